@@ -1,0 +1,42 @@
+# The README's commands. `make test` works on a fresh clone: it creates .venv and node_modules first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export CDK_DISABLE_CLI_TELEMETRY := true
+export CDK_DISABLE_VERSION_CHECK := true
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+DEMO_ARGS ?=
+
+.PHONY: setup test lint synth deploy demo clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+synth: setup
+	npx cdk synth --quiet
+
+deploy: setup
+	npx cdk deploy --all
+
+demo: synth
+	$(BIN)/python -m local.demo $(DEMO_ARGS)
+
+clean:
+	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,181 @@
+"""The choreography model: loaded from JSON, validated, and exposed as plain immutable objects.
+
+The model is the single source of truth. The stack turns it into a state machine and rules; the correlator
+uses it to classify and validate events. Nothing else in the code knows a milestone or an event by name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, ValidationError, best_match
+
+MODEL_SCHEMA_PATH = Path(__file__).with_name("model.schema.json")
+SUCCESS = "success"
+FAILURE = "failure"
+
+
+class ModelError(ValueError):
+    """A model file that cannot be used, with the file and the field at fault."""
+
+    def __init__(self, source: str, field: str, message: str) -> None:
+        self.source = source
+        self.field = field
+        self.message = message
+        super().__init__(f"{source}: {field}: {message}")
+
+
+@dataclass(frozen=True)
+class EventType:
+    name: str
+    source: str
+    schema: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Milestone:
+    name: str
+    sla_seconds: int
+    success: tuple[str, ...]
+    failure: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EventRole:
+    """What an event type means in the choreography: it starts an instance or settles a milestone."""
+
+    event: EventType
+    milestone: Milestone | None  # None for the start event
+    outcome: str | None  # SUCCESS or FAILURE for milestone events
+
+
+@dataclass(frozen=True)
+class Choreography:
+    name: str
+    version: str
+    correlation_key: str
+    start_event: str
+    milestones: tuple[Milestone, ...]
+    events: Mapping[str, EventType]
+
+    @property
+    def correlation_path(self) -> tuple[str, ...]:
+        """The correlation key as path segments into the EventBridge event."""
+        return tuple(self.correlation_key.split("."))
+
+    @cached_property
+    def roles(self) -> Mapping[str, EventRole]:
+        """Each event type's role, by detail-type."""
+        roles = {self.start_event: EventRole(self.events[self.start_event], None, None)}
+        for milestone in self.milestones:
+            for outcome, names in ((SUCCESS, milestone.success), (FAILURE, milestone.failure)):
+                for name in names:
+                    roles[name] = EventRole(self.events[name], milestone, outcome)
+        return roles
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(sorted({event.source for event in self.events.values()}))
+
+    def event_names_from(self, source: str) -> tuple[str, ...]:
+        return tuple(sorted(name for name, event in self.events.items() if event.source == source))
+
+
+def load_model(path: Path | str) -> Choreography:
+    """Read and validate one model file; raise ModelError naming the file and the field."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ModelError(str(path), "(file)", error.strerror or str(error)) from error
+    except json.JSONDecodeError as error:
+        raise ModelError(str(path), f"line {error.lineno} column {error.colno}", error.msg) from error
+    return parse_model(document, str(path))
+
+
+def parse_model(document: Any, source: str = "<model>") -> Choreography:
+    _check_against_format(document, source)
+    _check_references(document, source)
+    return Choreography(
+        name=document["name"],
+        version=document["version"],
+        correlation_key=document["correlationKey"],
+        start_event=document["start"]["event"],
+        milestones=tuple(
+            Milestone(
+                name=item["name"],
+                sla_seconds=item["slaSeconds"],
+                success=tuple(item["success"]),
+                failure=tuple(item.get("failure", ())),
+            )
+            for item in document["milestones"]
+        ),
+        events={
+            name: EventType(name=name, source=item["source"], schema=item["schema"])
+            for name, item in document["events"].items()
+        },
+    )
+
+
+def _format_validator() -> Draft202012Validator:
+    schema = json.loads(MODEL_SCHEMA_PATH.read_text(encoding="utf-8"))
+    return Draft202012Validator(schema)
+
+
+def field_path(path: Iterable[Any]) -> str:
+    """Render a jsonschema error path the way a person writes it: milestones[2].slaSeconds."""
+    rendered = ""
+    for part in path:
+        rendered += f"[{part}]" if isinstance(part, int) else (f".{part}" if rendered else str(part))
+    return rendered or "(root)"
+
+
+def _check_against_format(document: Any, source: str) -> None:
+    error = best_match(_format_validator().iter_errors(document))
+    if error is not None:
+        raise ModelError(source, field_path(error.absolute_path), _plain_message(error))
+
+
+def _plain_message(error: ValidationError) -> str:
+    if error.validator == "pattern":
+        return f"{error.instance!r} does not match the pattern {error.validator_value}"
+    if error.validator == "additionalProperties":
+        return f"{error.message} (see lambdas/choreography/model.schema.json)"
+    return error.message
+
+
+def _check_references(document: Mapping[str, Any], source: str) -> None:
+    """What JSON Schema cannot say: names are unique and every reference resolves."""
+    events: Mapping[str, Any] = document["events"]
+    used: dict[str, str] = {}
+
+    def use(name: str, field: str) -> None:
+        if name not in events:
+            raise ModelError(source, field, f"event {name!r} is not defined under 'events'")
+        if name in used:
+            raise ModelError(source, field, f"event {name!r} is already used at {used[name]}")
+        used[name] = field
+
+    use(document["start"]["event"], "start.event")
+    seen_milestones: set[str] = set()
+    for index, milestone in enumerate(document["milestones"]):
+        if milestone["name"] in seen_milestones:
+            raise ModelError(source, f"milestones[{index}].name", f"{milestone['name']!r} is not unique")
+        seen_milestones.add(milestone["name"])
+        for outcome in (SUCCESS, FAILURE):
+            for position, name in enumerate(milestone.get(outcome, [])):
+                use(name, f"milestones[{index}].{outcome}[{position}]")
+    for name, event in events.items():
+        if name not in used:
+            raise ModelError(source, f"events.{name}", "is defined but neither starts nor settles a milestone")
+        try:
+            Draft202012Validator.check_schema(event["schema"])
+        except SchemaError as error:
+            where = field_path(["events", name, "schema", *error.absolute_path])
+            raise ModelError(source, where, f"not a valid JSON Schema: {error.message}") from error

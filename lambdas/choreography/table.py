@@ -1,0 +1,40 @@
+"""The layout of the monitor's DynamoDB table, shared by the generated state machine and the handlers.
+
+One partition per instance (an order, a return...): the item under INSTANCE_SK holds the instance's
+status, and one item per milestone, keyed by the milestone's name, is where the state machine's task
+token and the services' event meet. Both writers change a milestone item with single-item atomic
+updates, so whichever arrives second sees the other.
+"""
+
+PARTITION_KEY = "pk"
+SORT_KEY = "sk"
+INSTANCE_SK = "#instance"  # cannot be a milestone name: those start with a capital letter
+TTL_ATTRIBUTE = "expiresAt"
+STATUS_INDEX = "byStatus"
+
+# Milestone item, written by the state machine.
+TASK_TOKEN = "taskToken"
+WAITING_SINCE = "waitingSince"
+EXECUTION_ARN = "executionArn"
+CONSUMED_AT = "consumedAt"  # the execution went on with an event that had arrived first
+
+# Milestone item, written by the correlator.
+OUTCOME = "outcome"  # "success" or "failure": the first event recorded wins
+EVENT_TYPE = "eventType"
+EVENT_ID = "eventId"
+EVENT_TIME = "eventTime"
+ARRIVED_AT = "arrivedAt"
+EVENT_IDS = "eventIds"  # every distinct event id seen, so duplicates can be counted
+RECEIVED = "received"  # deliveries, duplicates included
+
+# Instance item.
+STATUS = "status"
+STATUS_UPDATED_AT = "statusUpdatedAt"
+STARTED_AT = "startedAt"
+FAILED_MILESTONE = "failedMilestone"
+MODEL = "model"
+MODEL_VERSION = "modelVersion"
+
+RUNNING = "RUNNING"
+COMPLETED = "COMPLETED"
+FAILED = "FAILED"

@@ -1,0 +1,30 @@
+"""Build every model's stack into an app, with cdk-nag's AwsSolutions checks on all of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from lambdas.choreography.model import load_model
+from stacks.config import MonitorSettings
+from stacks.monitor_stack import ChoreographyMonitorStack, stack_name
+from stacks.packaging import PROJECT_ROOT
+
+MODELS_DIR = PROJECT_ROOT / "choreographies"
+
+
+def build_app(app: cdk.App, models_dir: Path = MODELS_DIR) -> list[ChoreographyMonitorStack]:
+    settings = MonitorSettings.from_context(app)
+    paths = sorted(models_dir.glob("*.json"))
+    if not paths:
+        raise FileNotFoundError(f"{models_dir}: no choreography model (*.json) to deploy")
+    stacks = []
+    for path in paths:
+        model = load_model(path)
+        stacks.append(
+            ChoreographyMonitorStack(app, stack_name(model), model=model, model_path=path, settings=settings)
+        )
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return stacks

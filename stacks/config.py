@@ -1,0 +1,52 @@
+"""Deployment settings, read from cdk.json's context (or `-c` on the command line)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from constructs import Construct
+
+CONTEXT_KEY = "choreography-monitor"
+ACCOUNT_ID = "^[0-9]{12}$"
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    """What may differ between deployments of the same models."""
+
+    allowed_accounts: tuple[str, ...] = ()  # besides the deploying account, who may put events on the bus
+    retention_days: int = 90  # how long the table keeps an instance's records (its TTL)
+    state_machine_log_level: str = "ERROR"
+
+    @classmethod
+    def from_context(cls, scope: Construct) -> MonitorSettings:
+        raw: dict[str, Any] = scope.node.try_get_context(CONTEXT_KEY) or {}
+        known = {"allowedAccounts", "retentionDays", "stateMachineLogLevel"}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise SettingsError(f"cdk.json context {CONTEXT_KEY}: unknown setting(s) {unknown}; known: {sorted(known)}")
+        accounts = tuple(str(account) for account in raw.get("allowedAccounts", ()))
+        for account in accounts:
+            if not re.match(ACCOUNT_ID, account):
+                raise SettingsError(f"cdk.json context {CONTEXT_KEY}.allowedAccounts: {account!r} is not a 12-digit account id")
+        level = raw.get("stateMachineLogLevel", cls.state_machine_log_level)
+        if level not in ("ALL", "ERROR", "FATAL", "OFF"):
+            raise SettingsError(f"cdk.json context {CONTEXT_KEY}.stateMachineLogLevel: {level!r} is not ALL, ERROR, FATAL or OFF")
+        return cls(
+            allowed_accounts=accounts,
+            retention_days=_positive(raw, "retentionDays", cls.retention_days),
+            state_machine_log_level=level,
+        )
+
+
+def _positive(raw: dict[str, Any], name: str, default: int) -> int:
+    value = raw.get(name, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise SettingsError(f"cdk.json context {CONTEXT_KEY}.{name}: {value!r} is not a positive whole number of days")
+    return value

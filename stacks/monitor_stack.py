@@ -1,0 +1,154 @@
+"""One deployable monitor per choreography model. Every grant is wired here, and nowhere else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from lambdas.choreography import table as layout
+from lambdas.choreography.model import Choreography
+from stacks.config import MonitorSettings
+from stacks.constructs.event_bus import MonitorBus
+from stacks.constructs.functions import MonitorFunction
+from stacks.constructs.queues import durable_queue
+from stacks.constructs.state_table import StateTable
+from stacks.constructs.workflow import ChoreographyWorkflow
+from stacks.nag import acknowledge_findings
+from stacks.packaging import dependencies_layer_directory, function_code_directory
+from stacks.rules import event_patterns
+
+NAMESPACE = "ChoreographyMonitor"
+
+
+def stack_name(model: Choreography) -> str:
+    return "".join(part.capitalize() for part in model.name.split("-")) + "Monitor"
+
+
+class ChoreographyMonitorStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        model: Choreography,
+        model_path: Path,
+        settings: MonitorSettings,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(scope, construct_id, description=f"Choreography monitor for {model.name} {model.version}", **kwargs)  # type: ignore[arg-type]
+
+        bus = MonitorBus(self, "Events", bus_name=f"{model.name}-events", allowed_accounts=settings.allowed_accounts)
+        state = StateTable(self, "State")
+        workflow = ChoreographyWorkflow(
+            self, "Workflow", model=model, table=state.table, log_level=settings.state_machine_log_level
+        )
+        rule_dead_letters = durable_queue(self, "RuleDeadLetters")
+        correlator_dead_letters = durable_queue(self, "CorrelatorDeadLetters")
+        quarantine = durable_queue(self, "Quarantine")
+
+        code = lambda_.Code.from_asset(str(function_code_directory(model_path, model.name)))
+        dependencies = lambda_.LayerVersion(
+            self,
+            "Dependencies",
+            code=lambda_.Code.from_asset(str(dependencies_layer_directory())),
+            compatible_architectures=[lambda_.Architecture.ARM_64],
+            description="Powertools for AWS Lambda and jsonschema, arm64 wheels",
+        )
+        correlator = MonitorFunction(
+            self,
+            "Correlator",
+            handler="lambdas.correlator.handler.handler",
+            code=code,
+            dependencies=dependencies,
+            service=f"{model.name}-correlator",
+            namespace=NAMESPACE,
+            environment={
+                "TABLE_NAME": state.table.table_name,
+                "STATE_MACHINE_ARN": workflow.state_machine.state_machine_arn,
+                "QUARANTINE_QUEUE_URL": quarantine.queue_url,
+                "RETENTION_DAYS": str(settings.retention_days),
+            },
+        )
+        # EventBridge invokes asynchronously: after Lambda's own two retries a failing event lands here.
+        lambda_.CfnEventInvokeConfig(
+            self,
+            "CorrelatorFailures",
+            function_name=correlator.function.function_name,
+            qualifier="$LATEST",
+            maximum_retry_attempts=2,
+            maximum_event_age_in_seconds=int(Duration.hours(6).to_seconds()),
+            destination_config=lambda_.CfnEventInvokeConfig.DestinationConfigProperty(
+                on_failure=lambda_.CfnEventInvokeConfig.OnFailureProperty(destination=correlator_dead_letters.queue_arn)
+            ),
+        )
+        status = MonitorFunction(
+            self,
+            "Status",
+            handler="lambdas.status.handler.handler",
+            code=code,
+            dependencies=dependencies,
+            service=f"{model.name}-status",
+            namespace=NAMESPACE,
+            environment={"TABLE_NAME": state.table.table_name},
+            memory_mb=512,  # a faster CPU for a person waiting on an answer
+        )
+        status_url = status.function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
+
+        for source, pattern in event_patterns(model).items():
+            events.Rule(
+                self,
+                f"Route{''.join(part.capitalize() for part in source.replace('-', '.').split('.'))}",
+                event_bus=bus.bus,
+                description=f"{model.name}: events from {source} to the correlator",
+                event_pattern=events.EventPattern(source=pattern["source"], detail_type=pattern["detail-type"]),
+                targets=[
+                    targets.LambdaFunction(
+                        correlator.function,
+                        dead_letter_queue=rule_dead_letters,
+                        retry_attempts=185,
+                        max_event_age=Duration.hours(24),
+                    )
+                ],
+            )
+
+        # Grants: each role gets the actions it calls, on the resources it touches.
+        table_arn = state.table.table_arn
+        workflow.state_machine.add_to_role_policy(
+            iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[table_arn])
+        )
+        correlator.role.add_to_policy(iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[table_arn]))
+        correlator.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["states:StartExecution", "states:SendTaskSuccess", "states:SendTaskFailure"],
+                resources=[workflow.state_machine.state_machine_arn],
+            )
+        )
+        correlator.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["sqs:SendMessage"], resources=[quarantine.queue_arn, correlator_dead_letters.queue_arn]
+            )
+        )
+        status.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:GetItem", "dynamodb:Query"],
+                resources=[table_arn, f"{table_arn}/index/{layout.STATUS_INDEX}"],
+            )
+        )
+
+        CfnOutput(self, "BusName", value=bus.bus.event_bus_name)
+        CfnOutput(self, "StateMachineArn", value=workflow.state_machine.state_machine_arn)
+        CfnOutput(self, "StatusUrl", value=status_url.url)
+        CfnOutput(self, "TableName", value=state.table.table_name)
+        CfnOutput(self, "QuarantineQueueUrl", value=quarantine.queue_url)
+
+        acknowledge_findings(
+            workflow=workflow,
+            functions=(correlator, status),
+            dead_letter_queues=(rule_dead_letters, correlator_dead_letters, quarantine),
+        )

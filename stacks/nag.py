@@ -1,0 +1,54 @@
+"""cdk-nag findings this design accepts, each with the reason it is right here.
+
+Every acknowledgment names one finding on one construct; a new finding anywhere fails synthesis.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, Validations
+from aws_cdk import aws_sqs as sqs
+
+from stacks.constructs.functions import MonitorFunction
+from stacks.constructs.workflow import ChoreographyWorkflow
+
+WILDCARD_RESOURCE = "AwsSolutions-IAM5[Resource::*]"
+
+ACKNOWLEDGMENTS = {
+    "state machine role": (
+        WILDCARD_RESOURCE,
+        "X-Ray (PutTraceSegments, PutTelemetryRecords, GetSampling*) and CloudWatch Logs vended delivery "
+        "(CreateLogDelivery and related) offer no resource-level permissions; AWS documents Resource '*' for both.",
+    ),
+    "function tracing": (
+        WILDCARD_RESOURCE,
+        "xray:PutTraceSegments and xray:PutTelemetryRecords offer no resource-level permissions; AWS documents "
+        "Resource '*' for active tracing.",
+    ),
+    "state machine logging level": (
+        "AwsSolutions-SF1",
+        "Logging ALL events writes every state transition to CloudWatch Logs on every order, which would cost "
+        "more than the state machine itself; the execution history keeps every event for 90 days, and the log "
+        "level is a setting (stateMachineLogLevel) for those who want ALL.",
+    ),
+    "dead-letter queue": (
+        "AwsSolutions-SQS3",
+        "This queue is itself a dead-letter destination (of a rule target, of the correlator's asynchronous "
+        "invocations, or the quarantine); it is drained by the redrive command, not by a consumer that fails.",
+    ),
+}
+
+
+def _acknowledge(construct: object, kind: str) -> None:
+    finding, reason = ACKNOWLEDGMENTS[kind]
+    Validations.of(construct).acknowledge(Acknowledgment(id=finding, reason=reason))  # type: ignore[arg-type]
+
+
+def acknowledge_findings(
+    *, workflow: ChoreographyWorkflow, functions: tuple[MonitorFunction, ...], dead_letter_queues: tuple[sqs.Queue, ...]
+) -> None:
+    _acknowledge(workflow.state_machine.role, "state machine role")
+    _acknowledge(workflow.state_machine, "state machine logging level")
+    for function in functions:
+        _acknowledge(function.function, "function tracing")
+    for queue in dead_letter_queues:
+        _acknowledge(queue, "dead-letter queue")
