@@ -23,8 +23,6 @@ def build_app(app: cdk.App, models_dir: Path = MODELS_DIR) -> list[ChoreographyM
     stacks = []
     for path in paths:
         model = load_model(path)
-        stacks.append(
-            ChoreographyMonitorStack(app, stack_name(model), model=model, model_path=path, settings=settings)
-        )
+        stacks.append(ChoreographyMonitorStack(app, stack_name(model), model=model, model_path=path, settings=settings))
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return stacks

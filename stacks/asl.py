@@ -33,7 +33,13 @@ TRANSIENT_ERRORS = [
     "DynamoDb.InternalServerErrorException",
 ]
 RETRY_TRANSIENT = [
-    {"ErrorEquals": TRANSIENT_ERRORS, "IntervalSeconds": 1, "MaxAttempts": 5, "BackoffRate": 2.0, "JitterStrategy": "FULL"}
+    {
+        "ErrorEquals": TRANSIENT_ERRORS,
+        "IntervalSeconds": 1,
+        "MaxAttempts": 5,
+        "BackoffRate": 2.0,
+        "JitterStrategy": "FULL",
+    }
 ]
 
 
@@ -71,7 +77,9 @@ def _await_milestone(milestone: Milestone, next_state: str) -> dict[str, Any]:
     early_next = arrived_early_state(milestone) if milestone.failure else next_state
     catches: list[dict[str, Any]] = []
     if milestone.failure:
-        catches.append({"ErrorEquals": list(milestone.failure), "ResultPath": "$.failure", "Next": failed_state(milestone)})
+        catches.append(
+            {"ErrorEquals": list(milestone.failure), "ResultPath": "$.failure", "Next": failed_state(milestone)}
+        )
     catches += [
         {"ErrorEquals": [CONDITION_FAILED], "ResultPath": f"$.milestones.{milestone.name}", "Next": early_next},
         {"ErrorEquals": [TIMEOUT], "ResultPath": "$.failure", "Next": failed_state(milestone)},

@@ -34,10 +34,14 @@ class MonitorSettings:
         accounts = tuple(str(account) for account in raw.get("allowedAccounts", ()))
         for account in accounts:
             if not re.match(ACCOUNT_ID, account):
-                raise SettingsError(f"cdk.json context {CONTEXT_KEY}.allowedAccounts: {account!r} is not a 12-digit account id")
+                raise SettingsError(
+                    f"cdk.json context {CONTEXT_KEY}.allowedAccounts: {account!r} is not a 12-digit account id"
+                )
         level = raw.get("stateMachineLogLevel", cls.state_machine_log_level)
         if level not in ("ALL", "ERROR", "FATAL", "OFF"):
-            raise SettingsError(f"cdk.json context {CONTEXT_KEY}.stateMachineLogLevel: {level!r} is not ALL, ERROR, FATAL or OFF")
+            raise SettingsError(
+                f"cdk.json context {CONTEXT_KEY}.stateMachineLogLevel: {level!r} is not ALL, ERROR, FATAL or OFF"
+            )
         return cls(
             allowed_accounts=accounts,
             retention_days=_positive(raw, "retentionDays", cls.retention_days),

@@ -39,9 +39,8 @@ class ChoreographyMonitorStack(Stack):
         model: Choreography,
         model_path: Path,
         settings: MonitorSettings,
-        **kwargs: object,
     ) -> None:
-        super().__init__(scope, construct_id, description=f"Choreography monitor for {model.name} {model.version}", **kwargs)  # type: ignore[arg-type]
+        super().__init__(scope, construct_id, description=f"Choreography monitor for {model.name} {model.version}")
 
         bus = MonitorBus(self, "Events", bus_name=f"{model.name}-events", allowed_accounts=settings.allowed_accounts)
         state = StateTable(self, "State")

@@ -147,7 +147,7 @@ def _plain_message(error: ValidationError) -> str:
         return f"{error.instance!r} does not match the pattern {error.validator_value}"
     if error.validator == "additionalProperties":
         return f"{error.message} (see lambdas/choreography/model.schema.json)"
-    return error.message
+    return str(error.message)
 
 
 def _check_references(document: Mapping[str, Any], source: str) -> None:

@@ -31,6 +31,7 @@ RECEIVED = "received"  # deliveries, duplicates included
 STATUS = "status"
 STATUS_UPDATED_AT = "statusUpdatedAt"
 STARTED_AT = "startedAt"
+START_EVENT_ID = "startEventId"
 FAILED_MILESTONE = "failedMilestone"
 MODEL = "model"
 MODEL_VERSION = "modelVersion"

@@ -1,1 +1,75 @@
-def handler(event, context): return None
+"""The correlator Lambda: a thin adapter from an EventBridge delivery to the correlation logic.
+
+Built once per cold start (model, compiled validators, clients); each invocation logs the outcome and
+emits one metric. Errors other than expected outcomes propagate so that Lambda retries the event.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+
+from lambdas.choreography.model import load_model
+from lambdas.correlator.classify import EventClassifier
+from lambdas.correlator.dal import DynamoStore, SqsQuarantine, StepFunctionsWorkflow
+from lambdas.correlator.logic import Correlator, Outcome
+
+logger = Logger()
+metrics = Metrics()
+
+# A few quick retries inside the call; beyond that the invocation fails and Lambda retries it later.
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
+METRIC_NAMES = {
+    Outcome.STARTED: "InstancesStarted",
+    Outcome.START_DUPLICATE: "EventsDuplicate",
+    Outcome.DELIVERED: "EventsAccepted",
+    Outcome.EARLY: "EventsAccepted",
+    Outcome.DUPLICATE: "EventsDuplicate",
+    Outcome.LATE: "EventsLate",
+    Outcome.QUARANTINED: "EventsQuarantined",
+}
+
+
+def build_correlator(environment: Mapping[str, str]) -> Correlator:
+    model_path = Path(environment["CHOREOGRAPHY_MODEL"])
+    if not model_path.is_absolute():
+        model_path = Path(environment.get("LAMBDA_TASK_ROOT", ".")) / model_path
+    model = load_model(model_path)
+    return Correlator(
+        EventClassifier(model),
+        DynamoStore(
+            boto3.client("dynamodb", config=CLIENT_CONFIG), environment["TABLE_NAME"], model.name, model.version
+        ),
+        StepFunctionsWorkflow(boto3.client("stepfunctions", config=CLIENT_CONFIG), environment["STATE_MACHINE_ARN"]),
+        SqsQuarantine(boto3.client("sqs", config=CLIENT_CONFIG), environment["QUARANTINE_QUEUE_URL"], model.name),
+        retention=timedelta(days=int(environment.get("RETENTION_DAYS", "90"))),
+    )
+
+
+@cache
+def correlator() -> Correlator:
+    return build_correlator(os.environ)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    result = correlator().handle(event, datetime.now(UTC))
+    known_type = result.event_type if result.outcome is not Outcome.QUARANTINED else None
+    metrics.add_dimension("eventType", known_type or "unknown")
+    metrics.add_metric(name=METRIC_NAMES[result.outcome], unit=MetricUnit.Count, value=1)
+    if result.outcome is Outcome.QUARANTINED:
+        logger.warning("event quarantined", extra=result.as_dict())
+    else:
+        logger.info("event correlated", extra=result.as_dict())
+    return result.as_dict()

@@ -1,1 +1,49 @@
-def handler(event, context): return None
+"""The order-status Lambda behind an IAM-authenticated Function URL: a thin adapter over status logic."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver
+from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotFoundError
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.choreography.model import Choreography, load_model
+from lambdas.correlator.classify import execution_name_problem
+from lambdas.status.dal import StatusStore
+from lambdas.status.logic import describe_instance
+
+logger = Logger()
+app = LambdaFunctionUrlResolver()
+
+
+@cache
+def model() -> Choreography:
+    path = Path(os.environ["CHOREOGRAPHY_MODEL"])
+    return load_model(path if path.is_absolute() else Path(os.environ.get("LAMBDA_TASK_ROOT", ".")) / path)
+
+
+@cache
+def store() -> StatusStore:
+    return StatusStore(boto3.client("dynamodb"), os.environ["TABLE_NAME"])
+
+
+@app.get("/orders/<order_id>")
+def get_order(order_id: str) -> dict[str, Any]:
+    problem = execution_name_problem(order_id)
+    if problem:
+        raise BadRequestError(f"orderId {order_id[:100]!r} {problem}")
+    records = store().instance_records(order_id)
+    if not records:
+        raise NotFoundError(f"no order {order_id!r} in {model().name}")
+    return describe_instance(model(), order_id, records)
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -9,7 +9,9 @@ from constructs import Construct
 
 
 class MonitorBus(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, bus_name: str, allowed_accounts: tuple[str, ...]) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, bus_name: str, allowed_accounts: tuple[str, ...]
+    ) -> None:
         super().__init__(scope, construct_id)
         self.bus = events.EventBus(self, "Bus", event_bus_name=bus_name)
         for account in (Aws.ACCOUNT_ID, *allowed_accounts):

@@ -27,7 +27,7 @@ class MonitorFunction(Construct):
         namespace: str,
         environment: dict[str, str],
         memory_mb: int = 256,
-        timeout: Duration = Duration.seconds(10),
+        timeout_seconds: int = 10,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -50,7 +50,7 @@ class MonitorFunction(Construct):
             layers=[dependencies],
             role=self.role,
             memory_size=memory_mb,
-            timeout=timeout,
+            timeout=Duration.seconds(timeout_seconds),
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,

@@ -1,0 +1,133 @@
+"""Validate a raw EventBridge event against the model and say what it is: a start, a milestone event,
+or something to quarantine with the reason. Pure: no AWS, no clock.
+
+Validators are compiled once per model (per cold start), not per event.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import best_match
+
+from lambdas.choreography.model import Choreography, Milestone, field_path
+
+# Step Functions execution names: 1 to 80 characters, none of these, no white space or control characters.
+EXECUTION_NAME_MAX = 80
+FORBIDDEN_IN_NAME = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
+
+
+@dataclass(frozen=True)
+class ChoreographyEvent:
+    """A valid event of the model, reduced to what correlation needs."""
+
+    instance_id: str
+    event_id: str
+    event_type: str
+    event_time: datetime
+    milestone: Milestone | None  # None: the start event
+    outcome: str | None  # success or failure, for milestone events
+
+    def summary(self) -> dict[str, str]:
+        return {"eventId": self.event_id, "eventType": self.event_type, "eventTime": self.event_time.isoformat()}
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why an event cannot be correlated: `field` names where in the event the problem is."""
+
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+
+def execution_name_problem(name: str) -> str | None:
+    if not name:
+        return "is empty"
+    if len(name) > EXECUTION_NAME_MAX:
+        return f"is {len(name)} characters long; an execution name allows {EXECUTION_NAME_MAX}"
+    forbidden = FORBIDDEN_IN_NAME.search(name)
+    if forbidden:
+        return f"contains {forbidden.group()!r}, which an execution name cannot hold"
+    return None
+
+
+class EventClassifier:
+    def __init__(self, model: Choreography) -> None:
+        self.model = model
+        self._validators = {
+            name: Draft202012Validator(event.schema, format_checker=FormatChecker())
+            for name, event in model.events.items()
+        }
+
+    def classify(self, raw: Any) -> ChoreographyEvent | Rejection:
+        if not isinstance(raw, Mapping):
+            return Rejection("(event)", f"is a {type(raw).__name__}, not an EventBridge event object")
+        envelope = self._check_envelope(raw)
+        if isinstance(envelope, Rejection):
+            return envelope
+        event_type, event_id, event_time = envelope
+        role = self.model.roles[event_type]
+        detail = raw.get("detail")
+        if not isinstance(detail, Mapping):
+            return Rejection("detail", "is missing or not an object")
+        instance_id = self._correlation_id(raw)
+        if isinstance(instance_id, Rejection):
+            return instance_id
+        error = best_match(self._validators[event_type].iter_errors(detail))
+        if error is not None:
+            where = field_path(["detail", *error.absolute_path])
+            return Rejection(where, f"{error.message} (schema of {event_type})")
+        return ChoreographyEvent(
+            instance_id=instance_id,
+            event_id=event_id,
+            event_type=event_type,
+            event_time=event_time,
+            milestone=role.milestone,
+            outcome=role.outcome,
+        )
+
+    def _check_envelope(self, raw: Mapping[str, Any]) -> tuple[str, str, datetime] | Rejection:
+        event_type = raw.get("detail-type")
+        if not isinstance(event_type, str) or not event_type:
+            return Rejection("detail-type", "is missing or not a string")
+        if event_type not in self.model.roles:
+            return Rejection("detail-type", f"{event_type[:100]!r} is not an event of the {self.model.name} model")
+        expected_source = self.model.events[event_type].source
+        if raw.get("source") != expected_source:
+            return Rejection(
+                "source",
+                f"{str(raw.get('source'))[:100]!r} does not publish {event_type}; expected {expected_source!r}",
+            )
+        event_id = raw.get("id")
+        if not isinstance(event_id, str) or not event_id:
+            return Rejection("id", "is missing or not a string")
+        raw_time = raw.get("time")
+        try:
+            event_time = datetime.fromisoformat(str(raw_time).replace("Z", "+00:00"))
+        except ValueError:
+            return Rejection("time", f"{str(raw_time)[:60]!r} is not an ISO 8601 time")
+        if event_time.tzinfo is None:
+            return Rejection("time", f"{raw_time!r} has no time zone")
+        return event_type, event_id, event_time
+
+    def _correlation_id(self, raw: Mapping[str, Any]) -> str | Rejection:
+        key = self.model.correlation_key
+        value: Any = raw
+        for segment in self.model.correlation_path:
+            value = value.get(segment) if isinstance(value, Mapping) else None
+        if value is None:
+            return Rejection(key, "is missing: it is the correlation key")
+        if not isinstance(value, str):
+            return Rejection(key, f"is a {type(value).__name__}; the correlation key must be a string")
+        problem = execution_name_problem(value)
+        if problem:
+            return Rejection(key, f"{value[:100]!r} {problem}")
+        return value

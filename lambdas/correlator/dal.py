@@ -1,0 +1,159 @@
+"""The correlator's AWS calls: one conditional-free atomic DynamoDB update per event, one Step Functions
+call when a token waits, one SQS message per quarantined event.
+
+Errors that mean "retry later" (throttling, 5xx, anything unexpected) are left to propagate: the
+handler raises, Lambda retries the asynchronous invocation, and after the retries the event goes to the
+dead-letter destination with the error. Only the answers that are expected outcomes are translated.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
+
+from lambdas.choreography import table
+from lambdas.correlator.classify import ChoreographyEvent, Rejection
+from lambdas.correlator.logic import TokenClosed
+
+# Step Functions' answers for a token that no longer waits (moto answers InvalidToken for all of them).
+CLOSED_TOKEN_ERRORS = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
+MAX_MESSAGE_BYTES = 250_000  # SQS takes 256 KiB; leave room for the envelope
+_deserialize = TypeDeserializer().deserialize
+
+
+def _plain(item: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {name: _deserialize(value) for name, value in (item or {}).items()}
+
+
+class DynamoStore:
+    def __init__(self, client: Any, table_name: str, model_name: str, model_version: str) -> None:
+        self.client = client
+        self.table_name = table_name
+        self.model_name = model_name
+        self.model_version = model_version
+
+    def record_start(self, event: ChoreographyEvent, execution_arn: str, expires_at: int) -> Mapping[str, Any]:
+        response = self.client.update_item(
+            TableName=self.table_name,
+            Key=_key(event.instance_id, table.INSTANCE_SK),
+            # if_not_exists: the state machine may already have marked the instance COMPLETED or FAILED.
+            UpdateExpression=(
+                f"SET #status = if_not_exists(#status, :running), "
+                f"{table.STATUS_UPDATED_AT} = if_not_exists({table.STATUS_UPDATED_AT}, :time), "
+                f"{table.START_EVENT_ID} = if_not_exists({table.START_EVENT_ID}, :id), "
+                f"{table.STARTED_AT} = if_not_exists({table.STARTED_AT}, :time), "
+                f"{table.EXECUTION_ARN} = :execution, #model = :model, {table.MODEL_VERSION} = :version, "
+                f"{table.TTL_ATTRIBUTE} = if_not_exists({table.TTL_ATTRIBUTE}, :expires) "
+                f"ADD {table.EVENT_IDS} :ids, {table.RECEIVED} :one"
+            ),
+            ExpressionAttributeNames={"#status": table.STATUS, "#model": table.MODEL},
+            ExpressionAttributeValues={
+                ":running": {"S": table.RUNNING},
+                ":time": {"S": event.event_time.isoformat()},
+                ":id": {"S": event.event_id},
+                ":execution": {"S": execution_arn},
+                ":model": {"S": self.model_name},
+                ":version": {"S": self.model_version},
+                ":expires": {"N": str(expires_at)},
+                ":ids": {"SS": [event.event_id]},
+                ":one": {"N": "1"},
+            },
+            ReturnValues="ALL_OLD",
+        )
+        return _plain(response.get("Attributes"))
+
+    def record_milestone_event(
+        self, event: ChoreographyEvent, arrived_at: datetime, expires_at: int
+    ) -> Mapping[str, Any]:
+        assert event.milestone is not None
+        assert event.outcome is not None
+        first_wins = (table.OUTCOME, table.EVENT_TYPE, table.EVENT_ID, table.EVENT_TIME, table.ARRIVED_AT)
+        response = self.client.update_item(
+            TableName=self.table_name,
+            Key=_key(event.instance_id, event.milestone.name),
+            UpdateExpression=(
+                "SET "
+                + ", ".join(f"{name} = if_not_exists({name}, :{name})" for name in first_wins)
+                + f", {table.TTL_ATTRIBUTE} = if_not_exists({table.TTL_ATTRIBUTE}, :expires)"
+                + f" ADD {table.EVENT_IDS} :ids, {table.RECEIVED} :one"
+            ),
+            ExpressionAttributeValues={
+                f":{table.OUTCOME}": {"S": event.outcome},
+                f":{table.EVENT_TYPE}": {"S": event.event_type},
+                f":{table.EVENT_ID}": {"S": event.event_id},
+                f":{table.EVENT_TIME}": {"S": event.event_time.isoformat()},
+                f":{table.ARRIVED_AT}": {"S": arrived_at.isoformat()},
+                ":expires": {"N": str(expires_at)},
+                ":ids": {"SS": [event.event_id]},
+                ":one": {"N": "1"},
+            },
+            ReturnValues="ALL_OLD",
+        )
+        return _plain(response.get("Attributes"))
+
+
+def _key(instance_id: str, sort_key: str) -> dict[str, Any]:
+    return {table.PARTITION_KEY: {"S": instance_id}, table.SORT_KEY: {"S": sort_key}}
+
+
+class StepFunctionsWorkflow:
+    def __init__(self, client: Any, state_machine_arn: str) -> None:
+        self.client = client
+        self.state_machine_arn = state_machine_arn
+
+    def execution_arn(self, name: str) -> str:
+        return f"{self.state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+
+    def start(self, name: str, payload: str) -> str:
+        try:
+            response = self.client.start_execution(stateMachineArn=self.state_machine_arn, name=name, input=payload)
+        except ClientError as error:
+            # The name is taken: by this instance's execution, running or ended. Either way it exists.
+            if _code(error) == "ExecutionAlreadyExists":
+                return self.execution_arn(name)
+            raise
+        return str(response["executionArn"])
+
+    def succeed(self, token: str, output: str) -> None:
+        self._answer(self.client.send_task_success, taskToken=token, output=output)
+
+    def fail(self, token: str, error: str, cause: str) -> None:
+        self._answer(self.client.send_task_failure, taskToken=token, error=error, cause=cause)
+
+    @staticmethod
+    def _answer(call: Any, **arguments: str) -> None:
+        try:
+            call(**arguments)
+        except ClientError as error:
+            if _code(error) in CLOSED_TOKEN_ERRORS:
+                raise TokenClosed(_code(error)) from error
+            raise
+
+
+class SqsQuarantine:
+    def __init__(self, client: Any, queue_url: str, model_name: str) -> None:
+        self.client = client
+        self.queue_url = queue_url
+        self.model_name = model_name
+
+    def hold(self, raw_event: Any, rejection: Rejection) -> None:
+        body = {"model": self.model_name, "field": rejection.field, "reason": rejection.reason, "event": raw_event}
+        text = json.dumps(body, default=repr)
+        if len(text.encode()) > MAX_MESSAGE_BYTES:  # keep the reason and as much of the event as fits
+            body["event"] = json.dumps(raw_event, default=repr)[: MAX_MESSAGE_BYTES // 2]
+            body["truncated"] = True
+            text = json.dumps(body)
+        self.client.send_message(
+            QueueUrl=self.queue_url,
+            MessageBody=text,
+            MessageAttributes={"reason": {"DataType": "String", "StringValue": str(rejection)[:1000]}},
+        )
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))

@@ -1,0 +1,172 @@
+"""Correlation: turn one delivery of an event into at most one move of the instance's execution.
+
+Two writers meet on the milestone's item, each with one atomic write: the state machine stores its task
+token (only while no event is recorded), the correlator records the event and reads back what was there
+before. Whichever writes second sees the other, so exactly one side moves the execution on, whatever the
+order. A retried delivery repeats the same steps and converges: an event that is recorded while a token
+is waiting is sent again, and a token that was already used answers "closed", which is recorded as a
+duplicate or a late event, never raised.
+
+Pure logic: the AWS calls go through the ports below (lambdas/correlator/dal.py implements them).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from lambdas.choreography import table
+from lambdas.choreography.model import FAILURE
+from lambdas.correlator.classify import ChoreographyEvent, EventClassifier, Rejection
+
+
+class TokenClosed(Exception):
+    """The task token no longer waits: already used, or its execution or state has ended."""
+
+
+class Store(Protocol):
+    def record_start(self, event: ChoreographyEvent, execution_arn: str, expires_at: int) -> Mapping[str, Any]:
+        """Record the start event on the instance item; return the item as it was before."""
+
+    def record_milestone_event(
+        self, event: ChoreographyEvent, arrived_at: datetime, expires_at: int
+    ) -> Mapping[str, Any]:
+        """Record the event on its milestone item; return the item as it was before."""
+
+
+class Workflow(Protocol):
+    def start(self, name: str, payload: str) -> str:
+        """Start the execution (idempotently) and return its ARN."""
+
+    def succeed(self, token: str, output: str) -> None: ...
+
+    def fail(self, token: str, error: str, cause: str) -> None: ...
+
+
+class Quarantine(Protocol):
+    def hold(self, raw_event: Any, rejection: Rejection) -> None: ...
+
+
+class Outcome(enum.StrEnum):
+    STARTED = "started"
+    START_DUPLICATE = "start-duplicate"
+    DELIVERED = "delivered"  # sent to the execution waiting for it
+    EARLY = "early"  # recorded before the execution reached the milestone; it goes on by itself
+    DUPLICATE = "duplicate"  # seen before, or the milestone was already settled by another event
+    LATE = "late"  # first event of its milestone, but the wait it answers had already ended
+    QUARANTINED = "quarantined"
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    event_type: str | None = None
+    instance_id: str | None = None
+    milestone: str | None = None
+    conflicting: bool = False  # a different event than the one recorded for the milestone
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {key: value for key, value in self.__dict__.items() if value not in (None, False)}
+
+
+class Correlator:
+    def __init__(
+        self,
+        classifier: EventClassifier,
+        store: Store,
+        workflow: Workflow,
+        quarantine: Quarantine,
+        *,
+        retention: timedelta,
+    ) -> None:
+        self.classifier = classifier
+        self.store = store
+        self.workflow = workflow
+        self.quarantine = quarantine
+        self.retention = retention
+
+    def handle(self, raw_event: Any, now: datetime) -> Result:
+        event = self.classifier.classify(raw_event)
+        if isinstance(event, Rejection):
+            self.quarantine.hold(raw_event, event)
+            return Result(Outcome.QUARANTINED, event_type=_detail_type(raw_event), reason=str(event))
+        if event.milestone is None:
+            return self._start(event)
+        return self._settle(event, now)
+
+    def _expires_at(self, event: ChoreographyEvent) -> int:
+        # From the event's own time, so every delivery of the same event computes the same value.
+        return int((event.event_time + self.retention).timestamp())
+
+    def _start(self, event: ChoreographyEvent) -> Result:
+        expires_at = self._expires_at(event)
+        payload = json.dumps({"id": event.instance_id, "expiresAt": str(expires_at)}, separators=(",", ":"))
+        execution_arn = self.workflow.start(event.instance_id, payload)
+        before = self.store.record_start(event, execution_arn, expires_at)
+        outcome = Outcome.START_DUPLICATE if table.START_EVENT_ID in before else Outcome.STARTED
+        return Result(outcome, event_type=event.event_type, instance_id=event.instance_id)
+
+    def _settle(self, event: ChoreographyEvent, now: datetime) -> Result:
+        assert event.milestone is not None
+        before = self.store.record_milestone_event(event, now, self._expires_at(event))
+        first = table.OUTCOME not in before
+        recorded = _RecordedEvent.of(event) if first else _RecordedEvent.from_item(before)
+        result = Result(
+            Outcome.EARLY if first else Outcome.DUPLICATE,
+            event_type=event.event_type,
+            instance_id=event.instance_id,
+            milestone=event.milestone.name,
+            conflicting=recorded.event_type != event.event_type,
+        )
+        token = before.get(table.TASK_TOKEN)
+        if not token:
+            return result
+        try:
+            if recorded.outcome == FAILURE:
+                self.workflow.fail(str(token), recorded.event_type, recorded.as_json())
+            else:
+                self.workflow.succeed(str(token), recorded.as_json())
+        except TokenClosed:
+            return replace(result, outcome=Outcome.DUPLICATE if not first else Outcome.LATE)
+        # Sent: for a first delivery the usual case; for a repeat, a retry that converges after a crash.
+        return replace(result, outcome=Outcome.DELIVERED)
+
+
+@dataclass(frozen=True)
+class _RecordedEvent:
+    """The event the milestone is settled by: the first one recorded."""
+
+    event_id: str
+    event_type: str
+    event_time: str
+    outcome: str
+
+    @classmethod
+    def of(cls, event: ChoreographyEvent) -> _RecordedEvent:
+        assert event.outcome is not None
+        return cls(event.event_id, event.event_type, event.event_time.isoformat(), event.outcome)
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> _RecordedEvent:
+        return cls(
+            str(item.get(table.EVENT_ID)),
+            str(item.get(table.EVENT_TYPE)),
+            str(item.get(table.EVENT_TIME)),
+            str(item.get(table.OUTCOME)),
+        )
+
+    def as_json(self) -> str:
+        return json.dumps(
+            {"eventId": self.event_id, "eventType": self.event_type, "eventTime": self.event_time},
+            separators=(",", ":"),
+        )
+
+
+def _detail_type(raw_event: Any) -> str | None:
+    value = raw_event.get("detail-type") if isinstance(raw_event, Mapping) else None
+    return value if isinstance(value, str) else None

@@ -1,0 +1,75 @@
+"""Where an instance is, derived from its records alone (never from Step Functions, whose read APIs are
+throttled at 15 to 20 calls per second per account). Pure: the records come in, a description goes out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lambdas.choreography import table
+from lambdas.choreography.model import FAILURE, Choreography, Milestone
+
+DONE = "done"
+AWAITING = "awaiting"
+FAILED = "failed"
+PENDING = "pending"
+ARRIVED_EARLY = "arrived early"
+
+NOT_STARTED = "NOT_STARTED"
+
+
+def console_link(execution_arn: str) -> str:
+    region = execution_arn.split(":")[3]
+    return f"https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution_arn}"
+
+
+def milestone_state(item: Mapping[str, Any] | None) -> str:
+    if not item:
+        return PENDING
+    reached = table.TASK_TOKEN in item or table.CONSUMED_AT in item
+    if table.OUTCOME in item:
+        if not reached:
+            return ARRIVED_EARLY
+        return FAILED if item[table.OUTCOME] == FAILURE else DONE
+    return AWAITING if table.TASK_TOKEN in item else PENDING
+
+
+def describe_milestone(milestone: Milestone, item: Mapping[str, Any] | None) -> dict[str, Any]:
+    item = item or {}
+    event_ids = sorted(item.get(table.EVENT_IDS, ()))
+    received = int(item.get(table.RECEIVED, 0))
+    return {
+        "name": milestone.name,
+        "state": milestone_state(item),
+        "slaSeconds": milestone.sla_seconds,
+        "waitingSince": item.get(table.WAITING_SINCE),
+        "event": item.get(table.EVENT_TYPE),
+        "eventTime": item.get(table.EVENT_TIME),
+        "arrivedAt": item.get(table.ARRIVED_AT),
+        "eventIds": event_ids,
+        "duplicates": max(received - 1, 0),
+    }
+
+
+def describe_instance(model: Choreography, instance_id: str, items: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    instance = items.get(table.INSTANCE_SK, {})
+    milestones = [describe_milestone(m, items.get(m.name)) for m in model.milestones]
+    status = instance.get(table.STATUS, NOT_STARTED)
+    awaiting = next((m for m in milestones if m["state"] == AWAITING), None)
+    description: dict[str, Any] = {
+        "orderId": instance_id,
+        "model": model.name,
+        "modelVersion": instance.get(table.MODEL_VERSION, model.version),
+        "status": status,
+        "since": instance.get(table.STATUS_UPDATED_AT),
+        "milestones": milestones,
+    }
+    if status == table.RUNNING and awaiting:
+        description["awaiting"] = awaiting["name"]
+        description["since"] = awaiting["waitingSince"]
+    if status == table.FAILED:
+        description["failedAt"] = instance.get(table.FAILED_MILESTONE)
+    if table.EXECUTION_ARN in instance:
+        description["executionArn"] = instance[table.EXECUTION_ARN]
+        description["consoleUrl"] = console_link(instance[table.EXECUTION_ARN])
+    return description

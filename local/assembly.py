@@ -1,0 +1,90 @@
+"""The synthesized cloud assembly: what `cdk synth` writes to cdk.out, read back as the local runtime's
+only description of the system (state machine definitions, tables, queues, rules, functions)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stacks.packaging import PROJECT_ROOT
+
+DEFAULT_OUTDIR = PROJECT_ROOT / "cdk.out"
+SOURCES = ("app.py", "cdk.json", "stacks", "lambdas", "choreographies")
+
+
+def cdk_context() -> dict[str, Any]:
+    """cdk.json's context: a plain cdk.App() ignores it, so synthesis here passes it in as `cdk synth` does."""
+    context: dict[str, Any] = json.loads((PROJECT_ROOT / "cdk.json").read_text())["context"]
+    return context
+
+
+def synthesize(outdir: Path = DEFAULT_OUTDIR) -> Path:
+    """Synthesize every stack in-process, exactly as app.py does under `cdk synth`."""
+    import aws_cdk as cdk
+
+    from stacks.app_builder import build_app
+
+    app = cdk.App(context=cdk_context(), outdir=str(outdir))
+    build_app(app)
+    app.synth()
+    return outdir
+
+
+def ensure_synthesized(outdir: Path = DEFAULT_OUTDIR) -> Path:
+    """Synthesize when cdk.out is missing or older than any source it is made from."""
+    manifest = outdir / "manifest.json"
+    if not manifest.exists() or _newest_source_mtime() > manifest.stat().st_mtime:
+        synthesize(outdir)
+    return outdir
+
+
+def _newest_source_mtime() -> float:
+    newest = 0.0
+    for name in SOURCES:
+        path = PROJECT_ROOT / name
+        files = (
+            [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+        )
+        newest = max([newest, *(p.stat().st_mtime for p in files)])
+    return newest
+
+
+@dataclass(frozen=True)
+class StackTemplate:
+    name: str
+    template: Mapping[str, Any]
+    outdir: Path
+
+    @property
+    def resources(self) -> Mapping[str, Mapping[str, Any]]:
+        resources: Mapping[str, Mapping[str, Any]] = self.template["Resources"]
+        return resources
+
+    def of_type(self, resource_type: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
+        for logical_id, resource in self.resources.items():
+            if resource["Type"] == resource_type:
+                yield logical_id, resource.get("Properties", {})
+
+    def one_of_type(self, resource_type: str) -> tuple[str, Mapping[str, Any]]:
+        found = list(self.of_type(resource_type))
+        if len(found) != 1:
+            raise LookupError(f"{self.name}: expected one {resource_type}, found {len(found)}")
+        return found[0]
+
+    def asset_directory(self, function_properties: Mapping[str, Any]) -> Path:
+        """Where cdk.out holds a function's code, as staged for deployment."""
+        key = function_properties["Code"]["S3Key"]
+        return self.outdir / f"asset.{key.split('.')[0]}"
+
+
+def load_stacks(outdir: Path = DEFAULT_OUTDIR) -> list[StackTemplate]:
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    stacks = []
+    for name, artifact in manifest["artifacts"].items():
+        if artifact["type"] == "aws:cloudformation:stack":
+            template_file = outdir / artifact["properties"]["templateFile"]
+            stacks.append(StackTemplate(name, json.loads(template_file.read_text()), outdir))
+    return stacks

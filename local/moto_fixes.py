@@ -1,0 +1,142 @@
+"""Where moto's behaviour differs from AWS in ways that matter to the monitor, and what we do about it.
+
+Each fix is applied once per process by `apply()`. tests/integration/test_moto_gaps.py runs moto
+without the fix and asserts the gap is still there: when moto mends one, that test fails, and the fix
+can go.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from moto.core.exceptions import AWSError
+from moto.dynamodb.models import DynamoDBBackend
+from moto.stepfunctions.parser import models as sfn_models
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_aws_sdk,
+    state_task_service_dynamodb,
+)
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.utils import boto_client
+
+_apply_lock = threading.Lock()
+_applied: list[bool] = []  # one entry once applied
+
+
+class TaskTimedOut(AWSError):
+    """What AWS answers for a token that was already used or whose wait has ended."""
+
+    TYPE = "TaskTimedOut"
+    STATUS = 400
+
+    def __init__(self, message: str = "Task Timed Out: 'Provided task does not exist anymore'") -> None:
+        super().__init__(message)
+
+
+class TaskDoesNotExist(AWSError):
+    TYPE = "TaskDoesNotExist"
+    STATUS = 400
+
+    def __init__(self, message: str = "Task does not exist") -> None:
+        super().__init__(message)
+
+
+def apply() -> None:
+    with _apply_lock:
+        if _applied:
+            return
+        _atomic_dynamodb_writes()
+        _used_tokens_are_closed()
+        _constructible_task_errors()
+        _serialized_definition_parsing()
+        _cached_task_clients()
+        _applied.append(True)
+
+
+def _atomic_dynamodb_writes() -> None:
+    """DynamoDB applies a conditional update to one item atomically; moto's check-then-write can interleave
+    between threads (the state machine's interpreter runs in its own threads). The correlation handshake
+    depends on that atomicity, so every moto DynamoDB write takes one lock."""
+    lock = threading.RLock()
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        setattr(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name), lock))
+
+
+def _used_tokens_are_closed() -> None:
+    """moto accepts a task token that was already used while its execution runs; AWS answers TaskTimedOut.
+    Without this a correlator that sends one token twice would pass every local test."""
+    used: set[str] = set()
+    lock = threading.Lock()
+    backend = sfn_models.StepFunctionsParserBackend
+
+    def once(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def answer(self: Any, task_token: str, *args: Any, **kwargs: Any) -> Any:
+            with lock:
+                if task_token in used:
+                    raise TaskTimedOut()
+            result = _retry_attribute_error(original, self, task_token, *args, **kwargs)
+            with lock:
+                used.add(task_token)
+            return result
+
+        return answer
+
+    backend.send_task_success = once(backend.send_task_success)  # type: ignore[method-assign]
+    backend.send_task_failure = once(backend.send_task_failure)  # type: ignore[method-assign]
+
+
+def _retry_attribute_error(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """moto's SendTask* walks every running execution; one that is still starting has no worker yet and
+    raises AttributeError. Starting takes milliseconds, so try again briefly."""
+    for attempt in range(50):
+        try:
+            return call(*args, **kwargs)
+        except AttributeError:
+            if attempt == 49:
+                raise
+            time.sleep(0.01)
+    raise AssertionError("unreachable")
+
+
+def _constructible_task_errors() -> None:
+    """moto raises its own TaskTimedOut() and TaskDoesNotExist() without the message their base class
+    requires, so the caller gets a TypeError instead of the AWS error."""
+    sfn_models.TaskTimedOut = TaskTimedOut  # type: ignore[attr-defined,assignment]
+    sfn_models.TaskDoesNotExist = TaskDoesNotExist  # type: ignore[attr-defined,assignment]
+
+
+def _serialized_definition_parsing() -> None:
+    """The ASL parser keeps state shared between threads: concurrent StartExecution calls can corrupt a
+    parse and leave an execution RUNNING for ever."""
+    lock = threading.Lock()
+    AmazonStateLanguageParser.parse = staticmethod(_locked(AmazonStateLanguageParser.parse, lock))  # type: ignore[method-assign]
+
+
+def _cached_task_clients() -> None:
+    """The interpreter builds a new boto3 client for every Task state (about 20 ms each); one per region
+    and service does the same work. Speed only: behaviour is unchanged."""
+    cached = functools.lru_cache(maxsize=64)(boto_client.boto_client_for)
+
+    def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        return (
+            cached(region, service)
+            if state_credentials is None
+            else boto_client.boto_client_for(region, service, state_credentials)
+        )
+
+    for module in (state_task_service_aws_sdk, state_task_service_dynamodb):
+        module.boto_client_for = client_for  # type: ignore[attr-defined]
+
+
+def _locked(method: Callable[..., Any], lock: threading.Lock | threading.RLock) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return method(*args, **kwargs)
+
+    return locked

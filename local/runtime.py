@@ -1,0 +1,284 @@
+"""The whole monitor of one stack on this machine: moto runs the synthesized state machine, and the real
+handlers run in-process with the environment the template gives them.
+
+Everything is created from the template's own resource definitions: the table's keys and indexes, the
+queues, the state machine's definition and substitutions, the functions' handlers and environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer
+from moto import mock_aws
+
+from local import moto_fixes
+from local.assembly import StackTemplate
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+LOCAL_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SESSION_TOKEN": "local",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+
+
+@dataclass
+class LambdaContext:
+    """What a handler's Powertools decorators read from the Lambda context."""
+
+    function_name: str
+    memory_limit_in_mb: int = 256
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "local"
+    log_stream_name: str = "local"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+@dataclass
+class LocalFunction:
+    logical_id: str
+    handler_path: str  # module.path.function, as in the template
+    environment: dict[str, str]
+    code_directory: Path
+    memory_mb: int
+    _handler: Callable[[Any, Any], Any] | None = None
+
+    def load(self) -> Callable[[Any, Any], Any]:
+        """The handler, imported afresh on this runtime's first call: a cold start, with this function's
+        environment, so module-level state (clients, model, Powertools settings) is built as in Lambda."""
+        if self._handler is None:
+            module_name, function_name = self.handler_path.rsplit(".", 1)
+            module = importlib.reload(importlib.import_module(module_name))
+            self._handler = getattr(module, function_name)
+        return self._handler
+
+
+class LocalRuntime:
+    """Use as a context manager; while open, boto3 clients in this process talk to moto."""
+
+    # Environment variables are process-wide, so invocations take turns.
+    _invoke_lock = threading.RLock()
+
+    def __init__(self, stack: StackTemplate) -> None:
+        self.stack = stack
+        self.names: dict[str, str] = {}  # logical id -> physical name, URL or ARN, as Ref resolves
+        self.arns: dict[str, str] = {}  # logical id -> ARN, as Fn::GetAtt Arn resolves
+        self.functions: dict[str, LocalFunction] = {}
+        self.metrics_output: list[dict[str, Any]] = []
+        self._exit = contextlib.ExitStack()
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def __enter__(self) -> LocalRuntime:
+        moto_fixes.apply()
+        self._exit.enter_context(_environment(LOCAL_ENVIRONMENT))
+        self._exit.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+        self.dynamodb = boto3.client("dynamodb", region_name=REGION)
+        self.sqs = boto3.client("sqs", region_name=REGION)
+        self.stepfunctions = boto3.client("stepfunctions", region_name=REGION)
+        self._create_queues()
+        self._create_table()
+        self._create_state_machine()
+        self._register_functions()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._exit.close()
+
+    # -- resources from the template -----------------------------------------------------------------
+
+    def _create_queues(self) -> None:
+        for logical_id, _ in self.stack.of_type("AWS::SQS::Queue"):
+            url = self.sqs.create_queue(QueueName=logical_id)["QueueUrl"]
+            self.names[logical_id] = url
+            self.arns[logical_id] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{logical_id}"
+
+    def _create_table(self) -> None:
+        logical_id, properties = self.stack.one_of_type("AWS::DynamoDB::GlobalTable")
+        name = f"{self.stack.name}-{logical_id}"
+        indexes = [
+            {"IndexName": index["IndexName"], "KeySchema": index["KeySchema"], "Projection": index["Projection"]}
+            for index in properties.get("GlobalSecondaryIndexes", [])
+        ]
+        self.dynamodb.create_table(
+            TableName=name,
+            KeySchema=properties["KeySchema"],
+            AttributeDefinitions=properties["AttributeDefinitions"],
+            BillingMode="PAY_PER_REQUEST",
+            **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
+        )
+        ttl = properties.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            self.dynamodb.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]},
+            )
+        self.names[logical_id] = name
+        self.arns[logical_id] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
+        self.table_name = name
+
+    def _create_state_machine(self) -> None:
+        logical_id, properties = self.stack.one_of_type("AWS::StepFunctions::StateMachine")
+        definition: str = properties["DefinitionString"]
+        for key, value in properties.get("DefinitionSubstitutions", {}).items():
+            definition = definition.replace("${" + key + "}", str(self.resolve(value)))
+        arn = self.stepfunctions.create_state_machine(
+            name=properties["StateMachineName"],
+            definition=definition,
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/local-state-machine",
+            type=properties.get("StateMachineType", "STANDARD"),
+        )["stateMachineArn"]
+        self.names[logical_id] = arn
+        self.arns[logical_id] = arn
+        self.state_machine_arn = arn
+        self.definition = json.loads(definition)
+
+    def _register_functions(self) -> None:
+        for logical_id, properties in self.stack.of_type("AWS::Lambda::Function"):
+            variables = properties.get("Environment", {}).get("Variables", {})
+            code_directory = self.stack.asset_directory(properties)
+            environment = {name: str(self.resolve(value)) for name, value in variables.items()}
+            environment["LAMBDA_TASK_ROOT"] = str(code_directory)
+            self.functions[logical_id] = LocalFunction(
+                logical_id, properties["Handler"], environment, code_directory, properties.get("MemorySize", 128)
+            )
+            self.names[logical_id] = logical_id
+            self.arns[logical_id] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
+
+    def resolve(self, value: Any) -> Any:
+        """Resolve the CloudFormation intrinsics the monitor's templates use."""
+        if not isinstance(value, Mapping):
+            return value
+        if "Ref" in value:
+            return self.names[value["Ref"]]
+        if "Fn::GetAtt" in value:
+            logical_id, attribute = value["Fn::GetAtt"]
+            return self.arns[logical_id] if attribute == "Arn" else self.names[logical_id]
+        if "Fn::Join" in value:
+            separator, parts = value["Fn::Join"]
+            return separator.join(str(self.resolve(part)) for part in parts)
+        raise ValueError(f"unsupported intrinsic in template: {value}")
+
+    # -- functions -------------------------------------------------------------------------------
+
+    def function_with_handler(self, handler_path: str) -> LocalFunction:
+        for function in self.functions.values():
+            if function.handler_path == handler_path:
+                return function
+        raise LookupError(f"{self.stack.name}: no function with handler {handler_path}")
+
+    def invoke(self, function: LocalFunction, event: Any) -> Any:
+        """Call the real handler with the function's environment, as Lambda would, in this process."""
+        with self._invoke_lock, _environment(function.environment):
+            captured = io.StringIO()
+            with contextlib.redirect_stdout(captured):
+                result = function.load()(event, LambdaContext(function.logical_id, function.memory_mb))
+        self.metrics_output += [json.loads(line) for line in captured.getvalue().splitlines() if '"_aws"' in line]
+        return result
+
+    @property
+    def correlator(self) -> LocalFunction:
+        return self.function_with_handler("lambdas.correlator.handler.handler")
+
+    def deliver(self, event: Mapping[str, Any]) -> Any:
+        """One delivery of an event to the correlator, as an EventBridge rule target would make it."""
+        return self.invoke(self.correlator, event)
+
+    # -- observing ---------------------------------------------------------------------------------
+
+    def execution_arn(self, name: str) -> str:
+        return f"{self.state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+
+    def wait_for_executions(self, names: list[str], timeout_s: float = 60.0) -> dict[str, str]:
+        """Wait until every named execution has left RUNNING; return their final statuses."""
+        deadline = time.monotonic() + timeout_s
+        pending = set(names)
+        statuses: dict[str, str] = {}
+        while pending and time.monotonic() < deadline:
+            for name in sorted(pending):
+                status = self.stepfunctions.describe_execution(executionArn=self.execution_arn(name))["status"]
+                if status != "RUNNING":
+                    statuses[name] = status
+                    pending.discard(name)
+            if pending:
+                time.sleep(0.02)
+        statuses.update(dict.fromkeys(pending, "RUNNING"))
+        return statuses
+
+    def states_entered(self, name: str) -> list[str]:
+        events = _history(self.stepfunctions, self.execution_arn(name))
+        return [event["stateEnteredEventDetails"]["name"] for event in events if "stateEnteredEventDetails" in event]
+
+    def items(self, instance_id: str) -> dict[str, dict[str, Any]]:
+        """The instance's records by sort key, as plain values."""
+        deserialize = TypeDeserializer().deserialize
+        response = self.dynamodb.query(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :id",
+            ExpressionAttributeValues={":id": {"S": instance_id}},
+        )
+        return {
+            item["sk"]["S"]: {name: deserialize(value) for name, value in item.items()} for item in response["Items"]
+        }
+
+    def queue_messages(self, logical_id: str) -> list[dict[str, Any]]:
+        """Drain a queue and return its message bodies."""
+        bodies: list[dict[str, Any]] = []
+        while True:
+            response = self.sqs.receive_message(QueueUrl=self.names[logical_id], MaxNumberOfMessages=10)
+            messages = response.get("Messages", [])
+            if not messages:
+                return bodies
+            for message in messages:
+                bodies.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.names[logical_id], ReceiptHandle=message["ReceiptHandle"])
+
+
+def _history(client: Any, execution_arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+    while True:
+        page = client.get_execution_history(**kwargs)
+        events += page["events"]
+        if not page.get("nextToken"):
+            return events
+        kwargs["nextToken"] = page["nextToken"]
+
+
+@contextlib.contextmanager
+def _environment(variables: Mapping[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

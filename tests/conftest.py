@@ -1,0 +1,40 @@
+"""Shared fixtures: the models, and one synthesis of the whole app per test session (with cdk.json's
+context, so the tests see what `cdk synth` produces)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lambdas.choreography.model import Choreography, load_model
+from local.assembly import StackTemplate, load_stacks, synthesize
+from stacks.app_builder import MODELS_DIR
+
+ORDER_MODEL_PATH = MODELS_DIR / "order_fulfillment.json"
+RETURN_MODEL_PATH = MODELS_DIR / "return_refund.json"
+
+
+@pytest.fixture(scope="session")
+def order_model() -> Choreography:
+    return load_model(ORDER_MODEL_PATH)
+
+
+@pytest.fixture(scope="session")
+def return_model() -> Choreography:
+    return load_model(RETURN_MODEL_PATH)
+
+
+@pytest.fixture(scope="session")
+def assembly_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return synthesize(tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def stacks(assembly_dir: Path) -> dict[str, StackTemplate]:
+    return {stack.name: stack for stack in load_stacks(assembly_dir)}
+
+
+@pytest.fixture(scope="session")
+def order_stack(stacks: dict[str, StackTemplate]) -> StackTemplate:
+    return stacks["OrderFulfillmentMonitor"]

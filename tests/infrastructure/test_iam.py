@@ -1,0 +1,96 @@
+"""Least privilege: no wildcard action anywhere; a wildcard resource only where AWS offers nothing narrower."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from local.assembly import StackTemplate
+
+# The only actions AWS authorizes on Resource "*" alone (no resource-level permissions exist for them).
+NO_RESOURCE_LEVEL = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "logs:CreateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:DescribeLogGroups",
+    "logs:DescribeResourcePolicies",
+    "logs:GetLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:UpdateLogDelivery",
+}
+
+# What each role may do: exactly the calls its code (or the state machine's definition) makes.
+EXPECTED_ACTIONS = {
+    "WorkflowStateMachineRole": {"dynamodb:UpdateItem"} | NO_RESOURCE_LEVEL,
+    "CorrelatorRole": {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "dynamodb:UpdateItem",
+        "states:StartExecution",
+        "states:SendTaskSuccess",
+        "states:SendTaskFailure",
+        "sqs:SendMessage",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    },
+    "StatusRole": {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    },
+}
+
+
+def _statements(stack: StackTemplate) -> Iterator[tuple[str, dict[str, Any]]]:
+    for _, policy in stack.of_type("AWS::IAM::Policy"):
+        for role in policy["Roles"]:
+            for statement in policy["PolicyDocument"]["Statement"]:
+                yield role["Ref"], statement
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+@pytest.mark.parametrize("stack_name", ["OrderFulfillmentMonitor", "ReturnRefundMonitor"])
+def test_no_wildcard_action_and_wildcard_resources_only_where_unavoidable(
+    stacks: dict[str, StackTemplate], stack_name: str
+) -> None:
+    statements = list(_statements(stacks[stack_name]))
+    assert statements
+    for role, statement in statements:
+        actions = _as_list(statement["Action"])
+        assert not any("*" in action for action in actions), (role, actions)
+        if "*" in _as_list(statement["Resource"]):
+            assert set(actions) <= NO_RESOURCE_LEVEL, (role, actions)
+
+
+@pytest.mark.parametrize("stack_name", ["OrderFulfillmentMonitor", "ReturnRefundMonitor"])
+def test_each_role_gets_only_the_actions_it_calls(stacks: dict[str, StackTemplate], stack_name: str) -> None:
+    granted: dict[str, set[str]] = {}
+    for role, statement in _statements(stacks[stack_name]):
+        prefix = next(name for name in EXPECTED_ACTIONS if role.startswith(name))
+        granted.setdefault(prefix, set()).update(_as_list(statement["Action"]))
+    assert granted == EXPECTED_ACTIONS
+
+
+def test_correlator_touches_only_its_own_table_machine_and_queues(order_stack: StackTemplate) -> None:
+    for role, statement in _statements(order_stack):
+        if not role.startswith("CorrelatorRole"):
+            continue
+        for resource in _as_list(statement["Resource"]):
+            if resource == "*":
+                continue
+            target = resource.get("Ref") or resource.get("Fn::GetAtt", [""])[0]
+            assert target.startswith(
+                ("StateTable", "WorkflowStateMachine", "Quarantine", "CorrelatorDeadLetters", "CorrelatorLogs")
+            ), resource

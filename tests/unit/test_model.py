@@ -1,0 +1,135 @@
+"""The model loader: the shipped models load, and every kind of broken model fails naming file and field."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lambdas.choreography.model import FAILURE, SUCCESS, Choreography, ModelError, load_model
+from stacks.app_builder import MODELS_DIR
+from tests.conftest import ORDER_MODEL_PATH
+
+
+def test_order_model_reads_as_written(order_model: Choreography) -> None:
+    assert order_model.name == "order-fulfillment"
+    assert order_model.start_event == "OrderPlaced"
+    assert order_model.correlation_path == ("detail", "orderId")
+    assert [m.name for m in order_model.milestones] == ["Payment", "Inventory", "Packaging", "Dispatch", "Delivery"]
+    assert order_model.roles["OutOfStock"].milestone is order_model.milestones[1]
+    assert order_model.roles["OutOfStock"].outcome == FAILURE
+    assert order_model.roles["OrderDelivered"].outcome == SUCCESS
+    assert order_model.roles["OrderPlaced"].milestone is None
+    assert order_model.event_names_from("com.example.payments") == ("PaymentFailed", "PaymentProcessed")
+
+
+def test_every_shipped_model_loads() -> None:
+    names = {load_model(path).name for path in MODELS_DIR.glob("*.json")}
+    assert names == {"order-fulfillment", "return-refund"}
+
+
+def _document() -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(ORDER_MODEL_PATH.read_text())
+    return document
+
+
+def _set(path: list[Any], value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(document: dict[str, Any]) -> None:
+        target = document
+        for part in path[:-1]:
+            target = target[part]
+        target[path[-1]] = value
+
+    return change
+
+
+def _delete(path: list[Any]) -> Callable[[dict[str, Any]], None]:
+    def change(document: dict[str, Any]) -> None:
+        target = document
+        for part in path[:-1]:
+            target = target[part]
+        del target[path[-1]]
+
+    return change
+
+
+def _duplicate_milestone(document: dict[str, Any]) -> None:
+    document["milestones"].append(copy.deepcopy(document["milestones"][0]))
+    document["milestones"][-1]["success"] = ["OrderPackaged2"]
+    document["events"]["OrderPackaged2"] = copy.deepcopy(document["events"]["OrderPackaged"])
+
+
+BROKEN = {
+    "missing version": (_delete(["version"]), "(root)", "'version' is a required property"),
+    "negative SLA": (_set(["milestones", 2, "slaSeconds"], -5), "milestones[2].slaSeconds", "less than the minimum"),
+    "SLA as text": (
+        _set(["milestones", 0, "slaSeconds"], "15m"),
+        "milestones[0].slaSeconds",
+        "is not of type 'integer'",
+    ),
+    "bad milestone name": (
+        _set(["milestones", 1, "name"], "in ventory"),
+        "milestones[1].name",
+        "does not match the pattern",
+    ),
+    "correlation key outside detail": (
+        _set(["correlationKey"], "orderId"),
+        "correlationKey",
+        "does not match the pattern",
+    ),
+    "undefined event": (
+        _set(["milestones", 3, "success"], ["OrderShipped"]),
+        "milestones[3].success[0]",
+        "'OrderShipped' is not defined",
+    ),
+    "event used twice": (
+        _set(["milestones", 3, "success"], ["OrderPackaged"]),
+        "milestones[3].success[0]",
+        "already used at milestones[2].success[0]",
+    ),
+    "unused event": (
+        _set(["milestones", 4, "failure"], []),
+        "events.DeliveryFailed",
+        "neither starts nor settles",
+    ),
+    "duplicate milestone": (_duplicate_milestone, "milestones[5].name", "'Payment' is not unique"),
+    "invalid event schema": (
+        _set(["events", "OrderPackaged", "schema", "properties", "packageId", "type"], "text"),
+        "events.OrderPackaged.schema.properties.packageId.type",
+        "not a valid JSON Schema",
+    ),
+    "unknown field": (_set(["escalate"], True), "(root)", "'escalate' was unexpected"),
+    "no milestones": (_set(["milestones"], []), "milestones", "should be non-empty"),
+}
+
+
+@pytest.mark.parametrize("breakage", sorted(BROKEN))
+def test_broken_model_names_file_and_field(breakage: str, tmp_path: Path) -> None:
+    change, field, message = BROKEN[breakage]
+    document = _document()
+    change(document)
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(ModelError) as raised:
+        load_model(path)
+    assert raised.value.source == str(path)
+    assert raised.value.field == field
+    assert message in raised.value.message
+    assert str(path) in str(raised.value)
+    assert field in str(raised.value)
+
+
+def test_malformed_json_names_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text('{\n  "name": "x",\n  oops\n}')
+    with pytest.raises(ModelError, match=r"broken\.json: line 3 column 3: Expecting property name"):
+        load_model(path)
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=r"absent\.json: \(file\): No such file"):
+        load_model(tmp_path / "absent.json")
