@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from moto.core.exceptions import AWSError
-from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.responses import DynamoHandler
 from moto.stepfunctions.parser import models as sfn_models
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk,
@@ -58,12 +58,14 @@ def apply() -> None:
 
 
 def _atomic_dynamodb_writes() -> None:
-    """DynamoDB applies a conditional update to one item atomically; moto's check-then-write can interleave
-    between threads (the state machine's interpreter runs in its own threads). The correlation handshake
-    depends on that atomicity, so every moto DynamoDB write takes one lock."""
+    """DynamoDB applies a write to one item atomically and returns the item as it was (ALL_OLD) from the
+    same instant. moto reads the old item for ReturnValues in its request handler, before the backend
+    writes, and its check-then-write can interleave between threads (the state machine's interpreter runs
+    in threads of its own). The correlation handshake depends on that atomicity, so every write request
+    runs under one lock, from its read to its write."""
     lock = threading.RLock()
     for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
-        setattr(DynamoDBBackend, name, _locked(getattr(DynamoDBBackend, name), lock))
+        setattr(DynamoHandler, name, _locked(getattr(DynamoHandler, name), lock))
 
 
 def _used_tokens_are_closed() -> None:
@@ -112,9 +114,12 @@ def _constructible_task_errors() -> None:
 
 def _serialized_definition_parsing() -> None:
     """The ASL parser keeps state shared between threads: concurrent StartExecution calls can corrupt a
-    parse and leave an execution RUNNING for ever."""
+    parse and leave an execution RUNNING for ever. Parsing also costs about 100 ms per execution for a
+    five-milestone definition; the parsed program holds no execution's state (that lives in each
+    execution's environment), so one parse per definition serves them all."""
     lock = threading.Lock()
-    AmazonStateLanguageParser.parse = staticmethod(_locked(AmazonStateLanguageParser.parse, lock))  # type: ignore[method-assign]
+    parse = functools.lru_cache(maxsize=32)(AmazonStateLanguageParser.parse)
+    AmazonStateLanguageParser.parse = staticmethod(_locked(parse, lock))  # type: ignore[method-assign]
 
 
 def _cached_task_clients() -> None:

@@ -26,6 +26,7 @@ from moto import mock_aws
 
 from local import moto_fixes
 from local.assembly import StackTemplate
+from local.calls import CallObserver, handler_invocation, observer
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -72,6 +73,7 @@ class LocalFunction:
         """The handler, imported afresh on this runtime's first call: a cold start, with this function's
         environment, so module-level state (clients, model, Powertools settings) is built as in Lambda."""
         if self._handler is None:
+            os.environ.update(self.environment)  # values only: every key was set when the runtime opened
             module_name, function_name = self.handler_path.rsplit(".", 1)
             module = importlib.reload(importlib.import_module(module_name))
             self._handler = getattr(module, function_name)
@@ -96,6 +98,7 @@ class LocalRuntime:
 
     def __enter__(self) -> LocalRuntime:
         moto_fixes.apply()
+        self.calls: CallObserver = observer()  # before any handler's cold start builds its clients
         self._exit.enter_context(_environment(LOCAL_ENVIRONMENT))
         self._exit.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
@@ -105,6 +108,12 @@ class LocalRuntime:
         self._create_table()
         self._create_state_machine()
         self._register_functions()
+        # Set once, before any execution runs: the interpreter's threads read the environment while they
+        # build clients, and a key removed under them fails their call. Functions differ only in values.
+        self._exit.callback(self._restore_environment, dict(os.environ))
+        for function in self.functions.values():
+            for name, value in function.environment.items():
+                os.environ.setdefault(name, value)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -194,7 +203,7 @@ class LocalRuntime:
 
     def invoke(self, function: LocalFunction, event: Any) -> Any:
         """Call the real handler with the function's environment, as Lambda would, in this process."""
-        with self._invoke_lock, _environment(function.environment):
+        with self._invoke_lock, handler_invocation():
             captured = io.StringIO()
             with contextlib.redirect_stdout(captured):
                 result = function.load()(event, LambdaContext(function.logical_id, function.memory_mb))
@@ -218,17 +227,27 @@ class LocalRuntime:
         """Wait until every named execution has left RUNNING; return their final statuses."""
         deadline = time.monotonic() + timeout_s
         pending = set(names)
-        statuses: dict[str, str] = {}
         while pending and time.monotonic() < deadline:
-            for name in sorted(pending):
-                status = self.stepfunctions.describe_execution(executionArn=self.execution_arn(name))["status"]
-                if status != "RUNNING":
-                    statuses[name] = status
-                    pending.discard(name)
+            # One listing per round: describing each pending execution would scan moto's executions
+            # once per name, and that work competes with the executions themselves.
+            pending &= self.running_executions()
             if pending:
-                time.sleep(0.02)
-        statuses.update(dict.fromkeys(pending, "RUNNING"))
-        return statuses
+                time.sleep(0.05)
+        return {name: "RUNNING" if name in pending else self.execution_status(name) for name in names}
+
+    def running_executions(self) -> set[str]:
+        names: set[str] = set()
+        kwargs: dict[str, Any] = {"stateMachineArn": self.state_machine_arn, "statusFilter": "RUNNING"}
+        while True:
+            page = self.stepfunctions.list_executions(**kwargs, maxResults=1000)
+            names.update(execution["name"] for execution in page["executions"])
+            if not page.get("nextToken"):
+                return names
+            kwargs["nextToken"] = page["nextToken"]
+
+    def execution_status(self, name: str) -> str:
+        status: str = self.stepfunctions.describe_execution(executionArn=self.execution_arn(name))["status"]
+        return status
 
     def states_entered(self, name: str) -> list[str]:
         events = _history(self.stepfunctions, self.execution_arn(name))
@@ -257,6 +276,11 @@ class LocalRuntime:
             for message in messages:
                 bodies.append(json.loads(message["Body"]))
                 self.sqs.delete_message(QueueUrl=self.names[logical_id], ReceiptHandle=message["ReceiptHandle"])
+
+    @staticmethod
+    def _restore_environment(before: Mapping[str, str]) -> None:
+        for name in set(os.environ) - set(before):
+            del os.environ[name]
 
 
 def _history(client: Any, execution_arn: str) -> list[dict[str, Any]]:

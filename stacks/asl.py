@@ -92,14 +92,13 @@ def _await_milestone(milestone: Milestone, next_state: str) -> dict[str, Any]:
             "TableName": TABLE_NAME,
             "Key": _key(milestone.name),
             "UpdateExpression": (
-                f"SET {table.TASK_TOKEN} = :token, {table.WAITING_SINCE} = :now, {table.EXECUTION_ARN} = :execution, "
+                f"SET {table.TASK_TOKEN} = :token, {table.WAITING_SINCE} = :now, "
                 f"{table.TTL_ATTRIBUTE} = if_not_exists({table.TTL_ATTRIBUTE}, :expires)"
             ),
-            "ConditionExpression": f"attribute_not_exists({table.OUTCOME})",
+            "ConditionExpression": f"attribute_not_exists({table.SETTLED_BY})",
             "ExpressionAttributeValues": {
                 ":token": {"S.$": "$$.Task.Token"},
                 ":now": {"S.$": "$$.State.EnteredTime"},
-                ":execution": {"S.$": "$$.Execution.Id"},
                 ":expires": {"N.$": "$.expiresAt"},
             },
         },
@@ -120,12 +119,11 @@ def _check_early_outcome(milestone: Milestone, next_state: str) -> dict[str, Any
         "Parameters": {
             "TableName": TABLE_NAME,
             "Key": _key(milestone.name),
-            "UpdateExpression": f"SET {table.CONSUMED_AT} = :now, {table.EXECUTION_ARN} = :execution",
-            "ConditionExpression": f"{table.OUTCOME} = :success",
+            "UpdateExpression": f"SET {table.CONSUMED_AT} = :now",
+            "ConditionExpression": f"{table.SETTLED_BY}.{table.OUTCOME} = :success",
             "ExpressionAttributeValues": {
                 ":success": {"S": SUCCESS},
                 ":now": {"S.$": "$$.State.EnteredTime"},
-                ":execution": {"S.$": "$$.Execution.Id"},
             },
         },
         "ResultPath": None,

@@ -8,9 +8,12 @@ package plus the model file, staged as a plain folder: CDK hashes it, so a chang
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -31,14 +34,13 @@ class PackagingError(RuntimeError):
 def dependencies_layer_directory() -> Path:
     """A folder laid out as a Lambda layer (python/...), built once per requirements file."""
     digest = hashlib.sha256(REQUIREMENTS.read_bytes() + f"{PYTHON_VERSION}/{PLATFORM}".encode()).hexdigest()[:16]
-    target = BUILD_DIR / f"layer-{digest}"
-    if (target / "python").is_dir():
-        return target
-    staging = BUILD_DIR / f"layer-{digest}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
+    return _build_once(BUILD_DIR / f"layer-{digest}", _install_dependencies)
+
+
+def _install_dependencies(target: Path) -> None:
     command = [
         sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-        "--target", str(staging / "python"),
+        "--target", str(target / "python"),
         "--platform", PLATFORM, "--implementation", "cp", "--python-version", PYTHON_VERSION,
         "--only-binary=:all:", "--no-compile",
         "-r", str(REQUIREMENTS),
@@ -46,21 +48,42 @@ def dependencies_layer_directory() -> Path:
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise PackagingError(f"pip could not build the Lambda dependencies layer:\n{result.stderr}")
-    staging.rename(target)
-    return target
 
 
 def function_code_directory(model_path: Path, model_name: str) -> Path:
     """The functions' code for one model: the lambdas package and the model file beside it."""
-    target = BUILD_DIR / "functions" / model_name
-    staging = target.with_name(f"{model_name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(
-        RUNTIME_CODE,
-        staging / RUNTIME_CODE.name,
-        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt"),
-    )
-    shutil.copyfile(model_path, staging / MODEL_FILE_NAME)
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
+    sources = sorted(p for p in RUNTIME_CODE.rglob("*") if p.is_file() and _is_runtime_code(p))
+    digest = hashlib.sha256(model_path.read_bytes())
+    for path in sources:
+        digest.update(str(path.relative_to(RUNTIME_CODE)).encode() + b"\0" + path.read_bytes())
+
+    def stage(target: Path) -> None:
+        for path in sources:
+            destination = target / RUNTIME_CODE.name / path.relative_to(RUNTIME_CODE)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, destination)
+        shutil.copyfile(model_path, target / MODEL_FILE_NAME)
+
+    return _build_once(BUILD_DIR / "functions" / f"{model_name}-{digest.hexdigest()[:16]}", stage)
+
+
+def _is_runtime_code(path: Path) -> bool:
+    return "__pycache__" not in path.parts and path.suffix != ".pyc" and path.name != REQUIREMENTS.name
+
+
+def _build_once(target: Path, build: Callable[[Path], None]) -> Path:
+    """Build into a private folder, then rename it into place: concurrent builders (parallel test
+    workers) never see a half-built folder, and the first one to finish wins."""
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        build(staging)
+        os.rename(staging, target)
+    except OSError:
+        if not target.is_dir():
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return target

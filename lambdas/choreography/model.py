@@ -37,6 +37,12 @@ class EventType:
     source: str
     schema: Mapping[str, Any]
 
+    @property
+    def example(self) -> Mapping[str, Any] | None:
+        examples = self.schema.get("examples") or [None]
+        example: Mapping[str, Any] | None = examples[0]
+        return example
+
 
 @dataclass(frozen=True)
 class Milestone:
@@ -179,3 +185,10 @@ def _check_references(document: Mapping[str, Any], source: str) -> None:
         except SchemaError as error:
             where = field_path(["events", name, "schema", *error.absolute_path])
             raise ModelError(source, where, f"not a valid JSON Schema: {error.message}") from error
+        # Examples document the event for the services' authors and feed the local workload: keep them true.
+        validator = Draft202012Validator(event["schema"])
+        for position, example in enumerate(event["schema"].get("examples", [])):
+            problem = best_match(validator.iter_errors(example))
+            if problem is not None:
+                where = field_path(["events", name, "schema", "examples", position, *problem.absolute_path])
+                raise ModelError(source, where, f"the example does not match its own schema: {problem.message}")

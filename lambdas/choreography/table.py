@@ -18,23 +18,24 @@ WAITING_SINCE = "waitingSince"
 EXECUTION_ARN = "executionArn"
 CONSUMED_AT = "consumedAt"  # the execution went on with an event that had arrived first
 
-# Milestone item, written by the correlator.
-OUTCOME = "outcome"  # "success" or "failure": the first event recorded wins
-EVENT_TYPE = "eventType"
-EVENT_ID = "eventId"
-EVENT_TIME = "eventTime"
-ARRIVED_AT = "arrivedAt"
+# Milestone item, written by the correlator. The first event recorded settles the milestone: it is
+# stored whole, as one map written with if_not_exists, so later deliveries cannot change it.
+SETTLED_BY = "settledBy"
+OUTCOME = "outcome"  # in SETTLED_BY: "success" or "failure"
+EVENT_TYPE = "type"  # in SETTLED_BY and STARTED_BY
+EVENT_ID = "id"  # in SETTLED_BY and STARTED_BY
+EVENT_TIME = "time"  # in SETTLED_BY and STARTED_BY
+ARRIVED_AT = "arrivedAt"  # in SETTLED_BY
 EVENT_IDS = "eventIds"  # every distinct event id seen, so duplicates can be counted
 RECEIVED = "received"  # deliveries, duplicates included
 
 # Instance item.
 STATUS = "status"
 STATUS_UPDATED_AT = "statusUpdatedAt"
-STARTED_AT = "startedAt"
-START_EVENT_ID = "startEventId"
+STARTED_BY = "startedBy"  # the first start event, as a map, with the execution and model it started
 FAILED_MILESTONE = "failedMilestone"
-MODEL = "model"
-MODEL_VERSION = "modelVersion"
+MODEL = "model"  # in STARTED_BY
+MODEL_VERSION = "modelVersion"  # in STARTED_BY
 
 RUNNING = "RUNNING"
 COMPLETED = "COMPLETED"

@@ -43,22 +43,26 @@ class DynamoStore:
             Key=_key(event.instance_id, table.INSTANCE_SK),
             # if_not_exists: the state machine may already have marked the instance COMPLETED or FAILED.
             UpdateExpression=(
-                f"SET #status = if_not_exists(#status, :running), "
+                f"SET {table.STARTED_BY} = if_not_exists({table.STARTED_BY}, :start), "
+                f"#status = if_not_exists(#status, :running), "
                 f"{table.STATUS_UPDATED_AT} = if_not_exists({table.STATUS_UPDATED_AT}, :time), "
-                f"{table.START_EVENT_ID} = if_not_exists({table.START_EVENT_ID}, :id), "
-                f"{table.STARTED_AT} = if_not_exists({table.STARTED_AT}, :time), "
-                f"{table.EXECUTION_ARN} = :execution, #model = :model, {table.MODEL_VERSION} = :version, "
                 f"{table.TTL_ATTRIBUTE} = if_not_exists({table.TTL_ATTRIBUTE}, :expires) "
                 f"ADD {table.EVENT_IDS} :ids, {table.RECEIVED} :one"
             ),
-            ExpressionAttributeNames={"#status": table.STATUS, "#model": table.MODEL},
+            ExpressionAttributeNames={"#status": table.STATUS},
             ExpressionAttributeValues={
+                ":start": {
+                    "M": {
+                        table.EVENT_ID: {"S": event.event_id},
+                        table.EVENT_TYPE: {"S": event.event_type},
+                        table.EVENT_TIME: {"S": event.event_time.isoformat()},
+                        table.EXECUTION_ARN: {"S": execution_arn},
+                        table.MODEL: {"S": self.model_name},
+                        table.MODEL_VERSION: {"S": self.model_version},
+                    }
+                },
                 ":running": {"S": table.RUNNING},
                 ":time": {"S": event.event_time.isoformat()},
-                ":id": {"S": event.event_id},
-                ":execution": {"S": execution_arn},
-                ":model": {"S": self.model_name},
-                ":version": {"S": self.model_version},
                 ":expires": {"N": str(expires_at)},
                 ":ids": {"SS": [event.event_id]},
                 ":one": {"N": "1"},
@@ -72,22 +76,24 @@ class DynamoStore:
     ) -> Mapping[str, Any]:
         assert event.milestone is not None
         assert event.outcome is not None
-        first_wins = (table.OUTCOME, table.EVENT_TYPE, table.EVENT_ID, table.EVENT_TIME, table.ARRIVED_AT)
         response = self.client.update_item(
             TableName=self.table_name,
             Key=_key(event.instance_id, event.milestone.name),
             UpdateExpression=(
-                "SET "
-                + ", ".join(f"{name} = if_not_exists({name}, :{name})" for name in first_wins)
-                + f", {table.TTL_ATTRIBUTE} = if_not_exists({table.TTL_ATTRIBUTE}, :expires)"
-                + f" ADD {table.EVENT_IDS} :ids, {table.RECEIVED} :one"
+                f"SET {table.SETTLED_BY} = if_not_exists({table.SETTLED_BY}, :event), "
+                f"{table.TTL_ATTRIBUTE} = if_not_exists({table.TTL_ATTRIBUTE}, :expires) "
+                f"ADD {table.EVENT_IDS} :ids, {table.RECEIVED} :one"
             ),
             ExpressionAttributeValues={
-                f":{table.OUTCOME}": {"S": event.outcome},
-                f":{table.EVENT_TYPE}": {"S": event.event_type},
-                f":{table.EVENT_ID}": {"S": event.event_id},
-                f":{table.EVENT_TIME}": {"S": event.event_time.isoformat()},
-                f":{table.ARRIVED_AT}": {"S": arrived_at.isoformat()},
+                ":event": {
+                    "M": {
+                        table.OUTCOME: {"S": event.outcome},
+                        table.EVENT_TYPE: {"S": event.event_type},
+                        table.EVENT_ID: {"S": event.event_id},
+                        table.EVENT_TIME: {"S": event.event_time.isoformat()},
+                        table.ARRIVED_AT: {"S": arrived_at.isoformat()},
+                    }
+                },
                 ":expires": {"N": str(expires_at)},
                 ":ids": {"SS": [event.event_id]},
                 ":one": {"N": "1"},

@@ -108,14 +108,14 @@ class Correlator:
         payload = json.dumps({"id": event.instance_id, "expiresAt": str(expires_at)}, separators=(",", ":"))
         execution_arn = self.workflow.start(event.instance_id, payload)
         before = self.store.record_start(event, execution_arn, expires_at)
-        outcome = Outcome.START_DUPLICATE if table.START_EVENT_ID in before else Outcome.STARTED
+        outcome = Outcome.START_DUPLICATE if table.STARTED_BY in before else Outcome.STARTED
         return Result(outcome, event_type=event.event_type, instance_id=event.instance_id)
 
     def _settle(self, event: ChoreographyEvent, now: datetime) -> Result:
         assert event.milestone is not None
         before = self.store.record_milestone_event(event, now, self._expires_at(event))
-        first = table.OUTCOME not in before
-        recorded = _RecordedEvent.of(event) if first else _RecordedEvent.from_item(before)
+        first = table.SETTLED_BY not in before
+        recorded = _RecordedEvent.of(event) if first else _RecordedEvent.from_record(before[table.SETTLED_BY])
         result = Result(
             Outcome.EARLY if first else Outcome.DUPLICATE,
             event_type=event.event_type,
@@ -152,12 +152,12 @@ class _RecordedEvent:
         return cls(event.event_id, event.event_type, event.event_time.isoformat(), event.outcome)
 
     @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> _RecordedEvent:
+    def from_record(cls, record: Mapping[str, Any]) -> _RecordedEvent:
         return cls(
-            str(item.get(table.EVENT_ID)),
-            str(item.get(table.EVENT_TYPE)),
-            str(item.get(table.EVENT_TIME)),
-            str(item.get(table.OUTCOME)),
+            str(record[table.EVENT_ID]),
+            str(record[table.EVENT_TYPE]),
+            str(record[table.EVENT_TIME]),
+            str(record[table.OUTCOME]),
         )
 
     def as_json(self) -> str:

@@ -27,15 +27,17 @@ def milestone_state(item: Mapping[str, Any] | None) -> str:
     if not item:
         return PENDING
     reached = table.TASK_TOKEN in item or table.CONSUMED_AT in item
-    if table.OUTCOME in item:
+    settled_by = item.get(table.SETTLED_BY)
+    if settled_by:
         if not reached:
             return ARRIVED_EARLY
-        return FAILED if item[table.OUTCOME] == FAILURE else DONE
+        return FAILED if settled_by[table.OUTCOME] == FAILURE else DONE
     return AWAITING if table.TASK_TOKEN in item else PENDING
 
 
 def describe_milestone(milestone: Milestone, item: Mapping[str, Any] | None) -> dict[str, Any]:
     item = item or {}
+    settled_by = item.get(table.SETTLED_BY, {})
     event_ids = sorted(item.get(table.EVENT_IDS, ()))
     received = int(item.get(table.RECEIVED, 0))
     return {
@@ -43,9 +45,9 @@ def describe_milestone(milestone: Milestone, item: Mapping[str, Any] | None) -> 
         "state": milestone_state(item),
         "slaSeconds": milestone.sla_seconds,
         "waitingSince": item.get(table.WAITING_SINCE),
-        "event": item.get(table.EVENT_TYPE),
-        "eventTime": item.get(table.EVENT_TIME),
-        "arrivedAt": item.get(table.ARRIVED_AT),
+        "event": settled_by.get(table.EVENT_TYPE),
+        "eventTime": settled_by.get(table.EVENT_TIME),
+        "arrivedAt": settled_by.get(table.ARRIVED_AT),
         "eventIds": event_ids,
         "duplicates": max(received - 1, 0),
     }
@@ -59,7 +61,7 @@ def describe_instance(model: Choreography, instance_id: str, items: Mapping[str,
     description: dict[str, Any] = {
         "orderId": instance_id,
         "model": model.name,
-        "modelVersion": instance.get(table.MODEL_VERSION, model.version),
+        "modelVersion": instance.get(table.STARTED_BY, {}).get(table.MODEL_VERSION, model.version),
         "status": status,
         "since": instance.get(table.STATUS_UPDATED_AT),
         "milestones": milestones,
@@ -69,7 +71,8 @@ def describe_instance(model: Choreography, instance_id: str, items: Mapping[str,
         description["since"] = awaiting["waitingSince"]
     if status == table.FAILED:
         description["failedAt"] = instance.get(table.FAILED_MILESTONE)
-    if table.EXECUTION_ARN in instance:
-        description["executionArn"] = instance[table.EXECUTION_ARN]
-        description["consoleUrl"] = console_link(instance[table.EXECUTION_ARN])
+    execution_arn = instance.get(table.STARTED_BY, {}).get(table.EXECUTION_ARN)
+    if execution_arn:
+        description["executionArn"] = execution_arn
+        description["consoleUrl"] = console_link(execution_arn)
     return description

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lambdas.choreography.model import Choreography
+from lambdas.choreography.model import Choreography, load_model
 from local.assembly import StackTemplate
 from stacks import asl
+from stacks.app_builder import MODELS_DIR
+from stacks.monitor_stack import stack_name
 
 
 def _definition(stack: StackTemplate) -> dict[str, Any]:
@@ -29,15 +32,10 @@ def _happy_path(definition: dict[str, Any]) -> list[str]:
         name = state["Next"]
 
 
-@pytest.mark.parametrize("stack_name", ["OrderFulfillmentMonitor", "ReturnRefundMonitor"])
-def test_template_holds_the_generated_definition(stacks: dict[str, StackTemplate], stack_name: str) -> None:
-    stack = stacks[stack_name]
-    model_name = stack.template["Description"].split()[-2]
-    from lambdas.choreography.model import load_model
-    from stacks.app_builder import MODELS_DIR
-
-    (model,) = [m for m in map(load_model, MODELS_DIR.glob("*.json")) if m.name == model_name]
-    assert _definition(stack) == asl.build_definition(model)
+@pytest.mark.parametrize("model_path", sorted(MODELS_DIR.glob("*.json")), ids=lambda path: path.stem)
+def test_template_holds_the_generated_definition(stacks: dict[str, StackTemplate], model_path: Path) -> None:
+    model = load_model(model_path)
+    assert _definition(stacks[stack_name(model)]) == asl.build_definition(model)
 
 
 def test_happy_path_is_one_state_per_milestone_plus_the_end(
@@ -58,7 +56,7 @@ def test_each_milestone_waits_for_its_token_with_the_model_timeout(
         assert state["Resource"] == "arn:aws:states:::aws-sdk:dynamodb:updateItem.waitForTaskToken"
         assert state["TimeoutSeconds"] == milestone.sla_seconds
         assert state["Parameters"]["TableName"] == "${TableName}"
-        assert state["Parameters"]["ConditionExpression"] == "attribute_not_exists(outcome)"
+        assert state["Parameters"]["ConditionExpression"] == "attribute_not_exists(settledBy)"
         assert state["Parameters"]["ExpressionAttributeValues"][":token"] == {"S.$": "$$.Task.Token"}
 
 

@@ -102,6 +102,11 @@ BROKEN = {
         "events.OrderPackaged.schema.properties.packageId.type",
         "not a valid JSON Schema",
     ),
+    "example against its schema": (
+        _set(["events", "PaymentProcessed", "schema", "examples"], [{"orderId": "A", "paymentId": "P", "amount": -1}]),
+        "events.PaymentProcessed.schema.examples[0].amount",
+        "does not match its own schema",
+    ),
     "unknown field": (_set(["escalate"], True), "(root)", "'escalate' was unexpected"),
     "no milestones": (_set(["milestones"], []), "milestones", "should be non-empty"),
 }

@@ -1,0 +1,235 @@
+"""Correlation end to end: the real correlator handler and the synthesized state machine on moto."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from lambdas.choreography import table
+from lambdas.choreography.model import Choreography, load_model
+from local.calls import SimulatedCrash
+from local.events import EventFactory
+from local.runtime import LocalRuntime
+from tests.conftest import ORDER_MODEL_PATH
+
+ORDERS_PER_BATCH = 240
+ORDER_MODEL = load_model(ORDER_MODEL_PATH)
+FAILING_MILESTONES = [index for index, milestone in enumerate(ORDER_MODEL.milestones) if milestone.failure]
+
+
+def _wait_until_waiting(runtime: LocalRuntime, order_id: str, milestone: str, timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if table.TASK_TOKEN in runtime.items(order_id).get(milestone, {}):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{order_id} never waited at {milestone}")
+
+
+def _assert_completed_once(
+    runtime: LocalRuntime, model: Choreography, order_id: str, status: str, *, read_history: bool = True
+) -> None:
+    assert status == "SUCCEEDED", order_id
+    if read_history:
+        entered = Counter(runtime.states_entered(order_id))
+        for milestone in model.milestones:
+            assert entered[milestone.name] == 1, (order_id, entered)
+    records = runtime.items(order_id)
+    for milestone in model.milestones:
+        record = records[milestone.name]
+        assert record[table.SETTLED_BY][table.OUTCOME] == "success"
+        assert len(record[table.EVENT_IDS]) == 1, (order_id, milestone.name, record)
+    assert records[table.INSTANCE_SK][table.STATUS] == table.COMPLETED
+
+
+def _orderings(events: EventFactory, copies: int) -> dict[str, list[dict[str, Any]]]:
+    """For every ordering of one order's six events, a separate order whose events come in that order,
+    each delivered `copies` times in a row."""
+    base = f"PERM{copies}-{time.monotonic_ns() % 10**8}"
+    size = len(events.lifecycle("x"))
+    deliveries: dict[str, list[dict[str, Any]]] = {}
+    for number, ordering in enumerate(itertools.permutations(range(size))):
+        lifecycle = events.lifecycle(f"{base}-{number}")
+        deliveries[f"{base}-{number}"] = [lifecycle[index] for index in ordering for _ in range(copies)]
+    return deliveries
+
+
+def _deliver_in_rounds(runtime: LocalRuntime, deliveries: dict[str, list[dict[str, Any]]]) -> dict[str, str]:
+    """Orders advance together, one delivery each per round, so deliveries meet executions at every
+    stage: before they exist, before they reach a milestone, while they wait. Batches keep moto's
+    per-call scans of running executions short."""
+    statuses: dict[str, str] = {}
+    names = list(deliveries)
+    for start in range(0, len(names), ORDERS_PER_BATCH):
+        batch = names[start : start + ORDERS_PER_BATCH]
+        for position in range(len(deliveries[batch[0]])):
+            for name in batch:
+                runtime.deliver(copy.deepcopy(deliveries[name][position]))
+        statuses.update(runtime.wait_for_executions(batch, timeout_s=120))
+    return statuses
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "copies",
+    [
+        pytest.param(1, id="once", marks=pytest.mark.xdist_group("orderings-once")),
+        pytest.param(2, id="twice", marks=pytest.mark.xdist_group("orderings-twice")),
+    ],
+)
+def test_every_ordering_of_an_order_converges(
+    runtime: LocalRuntime, events: EventFactory, order_model: Choreography, copies: int
+) -> None:
+    deliveries = _orderings(events, copies)
+    assert len(deliveries) == 720
+    statuses = _deliver_in_rounds(runtime, deliveries)
+    assert len(statuses) == 720
+    for number, (order_id, status) in enumerate(statuses.items()):
+        # Every order's records; one history in eight (reading a history is moto's slowest call).
+        _assert_completed_once(runtime, order_model, order_id, status, read_history=number % 8 == 0)
+
+
+def test_duplicate_start_events_give_one_execution(runtime: LocalRuntime, events: EventFactory, order_id: str) -> None:
+    placed = events.event("OrderPlaced", order_id)
+    republished = events.event("OrderPlaced", order_id)  # a service publishing twice: a new event id
+    outcomes = [runtime.deliver(e)["outcome"] for e in (placed, placed, republished)]
+    assert outcomes == ["started", "start-duplicate", "start-duplicate"]
+    executions = runtime.stepfunctions.list_executions(stateMachineArn=runtime.state_machine_arn)["executions"]
+    assert [e["name"] for e in executions].count(order_id) == 1
+    instance = runtime.items(order_id)[table.INSTANCE_SK]
+    assert instance[table.RECEIVED] == 3
+    assert instance[table.EVENT_IDS] == {placed["id"], republished["id"]}
+
+
+@pytest.mark.parametrize(
+    "milestone_index", FAILING_MILESTONES, ids=[ORDER_MODEL.milestones[i].name for i in FAILING_MILESTONES]
+)
+@pytest.mark.parametrize("timing", ["on time", "early"])
+def test_failure_event_fails_the_execution_at_its_milestone(
+    runtime: LocalRuntime,
+    events: EventFactory,
+    order_model: Choreography,
+    order_id: str,
+    milestone_index: int,
+    timing: str,
+) -> None:
+    milestone = order_model.milestones[milestone_index]
+    lifecycle = events.lifecycle(order_id, failure_at=milestone.name)
+    *before, failure = lifecycle
+    if timing == "early":
+        assert runtime.deliver(failure)["outcome"] == "early"
+        for event in before:
+            runtime.deliver(event)
+    else:
+        for event in before:
+            runtime.deliver(event)
+        _wait_until_waiting(runtime, order_id, milestone.name)
+        assert runtime.deliver(failure)["outcome"] == "delivered"
+    (status,) = runtime.wait_for_executions([order_id]).values()
+    assert status == "FAILED"
+    description = runtime.stepfunctions.describe_execution(executionArn=runtime.execution_arn(order_id))
+    assert description["cause"] == milestone.name
+    entered = runtime.states_entered(order_id)
+    assert entered[-2:] == [f"{milestone.name} failed", "Failed"]
+    later = [m.name for m in order_model.milestones[milestone_index + 1 :]]
+    assert not set(later) & set(entered)
+    records = runtime.items(order_id)
+    assert records[table.INSTANCE_SK][table.STATUS] == table.FAILED
+    assert records[table.INSTANCE_SK][table.FAILED_MILESTONE] == milestone.name
+
+
+def test_late_event_after_the_execution_failed_is_recorded(
+    runtime: LocalRuntime, events: EventFactory, order_model: Choreography, order_id: str
+) -> None:
+    placed, _payment = events.lifecycle(order_id)[:2]
+    runtime.deliver(placed)
+    _wait_until_waiting(runtime, order_id, "Payment")
+    runtime.deliver(events.event("PaymentFailed", order_id))
+    runtime.wait_for_executions([order_id])
+    late_success = events.event("PaymentProcessed", order_id)
+    result = runtime.deliver(late_success)
+    assert result["outcome"] == "duplicate"
+    assert result["conflicting"] is True  # the milestone was settled by PaymentFailed
+    record = runtime.items(order_id)["Payment"]
+    assert record[table.SETTLED_BY][table.EVENT_TYPE] == "PaymentFailed"
+    assert late_success["id"] in record[table.EVENT_IDS]
+
+
+def test_duplicate_after_the_milestone_passed_changes_nothing(
+    runtime: LocalRuntime, events: EventFactory, order_model: Choreography, order_id: str
+) -> None:
+    lifecycle = events.lifecycle(order_id)
+    for event in lifecycle:
+        runtime.deliver(event)
+        time.sleep(0.05)
+    runtime.wait_for_executions([order_id])
+    assert runtime.deliver(lifecycle[1])["outcome"] == "duplicate"
+    (status,) = runtime.wait_for_executions([order_id]).values()
+    _assert_completed_once(runtime, order_model, order_id, status)
+
+
+def test_common_path_makes_at_most_two_aws_calls_per_event(
+    runtime: LocalRuntime, events: EventFactory, order_id: str
+) -> None:
+    lifecycle = events.lifecycle(order_id)
+    runtime.deliver(lifecycle[0])
+    for event, milestone in zip(
+        lifecycle[1:], ["Payment", "Inventory", "Packaging", "Dispatch", "Delivery"], strict=True
+    ):
+        _wait_until_waiting(runtime, order_id, milestone)
+        before = sum(runtime.calls.calls.values())
+        assert runtime.deliver(event)["outcome"] == "delivered"
+        assert sum(runtime.calls.calls.values()) - before == 2
+
+
+def test_a_crash_between_write_and_send_converges_when_retried(
+    runtime: LocalRuntime, events: EventFactory, order_model: Choreography, order_id: str
+) -> None:
+    placed, payment, *rest = events.lifecycle(order_id)
+    runtime.deliver(placed)
+    _wait_until_waiting(runtime, order_id, "Payment")
+    runtime.calls.inject(1.0, seed=1)  # every call now fails: the first one taken after the write crashes
+    try:
+        with pytest.raises((SimulatedCrash, ClientError)):
+            runtime.deliver(payment)
+    finally:
+        runtime.calls.inject(0.0, seed=0)
+    # Whatever got through, the platform's retry of the same event finishes the job.
+    assert runtime.deliver(payment)["outcome"] in {"delivered", "early"}
+    for event in rest:
+        runtime.deliver(event)
+    (status,) = runtime.wait_for_executions([order_id]).values()
+    _assert_completed_once(runtime, order_model, order_id, status)
+
+
+def test_crash_after_the_write_is_resent_on_retry(runtime: LocalRuntime, events: EventFactory, order_id: str) -> None:
+    """The write landed and the process died before SendTaskSuccess: the retry must send, not skip."""
+    placed, payment = events.lifecycle(order_id)[:2]
+    runtime.deliver(placed)
+    _wait_until_waiting(runtime, order_id, "Payment")
+    runtime.calls.crash_after("UpdateItem")
+    with pytest.raises(SimulatedCrash):
+        runtime.deliver(payment)
+    record = runtime.items(order_id)["Payment"]
+    assert record[table.SETTLED_BY][table.OUTCOME] == "success"  # recorded, never sent
+    assert runtime.deliver(payment)["outcome"] == "delivered"
+    assert runtime.stepfunctions.describe_execution(executionArn=runtime.execution_arn(order_id))["status"] == "RUNNING"
+    _wait_until_waiting(runtime, order_id, "Inventory")
+
+
+def test_throttling_makes_the_handler_raise_for_a_platform_retry(
+    runtime: LocalRuntime, events: EventFactory, order_id: str
+) -> None:
+    runtime.calls.inject(1.0, seed=7)
+    try:
+        with pytest.raises((ClientError, SimulatedCrash)):
+            runtime.deliver(events.event("OrderPlaced", order_id))
+    finally:
+        runtime.calls.inject(0.0, seed=0)
+    assert runtime.deliver(events.event("OrderPlaced", order_id))["outcome"] in {"started", "start-duplicate"}

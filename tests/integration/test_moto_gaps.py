@@ -1,0 +1,138 @@
+"""Each moto gap that local/moto_fixes.py works around is still there.
+
+Each check runs plain moto (without our fixes) in a fresh interpreter and prints GAP while moto still
+behaves differently from AWS. When one of these tests fails, moto has mended that gap: remove the
+matching fix from local/moto_fixes.py.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+PRELUDE = textwrap.dedent(
+    """
+    import json, os, threading, time
+    os.environ.update(AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x", AWS_DEFAULT_REGION="us-east-1")
+    import boto3
+    from moto import mock_aws
+
+    def table(ddb):
+        ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+
+    def waiting_machine(sfn, states=2):
+        names = [f"Wait{i}" for i in range(states)]
+        definition = {"StartAt": names[0], "States": {
+            name: {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:dynamodb:putItem.waitForTaskToken",
+                   "Parameters": {"TableName": "t", "Item": {"pk": {"S": name}, "token": {"S.$": "$$.Task.Token"}}},
+                   "ResultPath": None, **({"Next": names[i + 1]} if i + 1 < len(names) else {"End": True})}
+            for i, name in enumerate(names)}}
+        return sfn.create_state_machine(name="m", definition=json.dumps(definition),
+                                        roleArn="arn:aws:iam::123456789012:role/r")["stateMachineArn"]
+
+    def token(ddb, name):
+        for _ in range(500):
+            item = ddb.get_item(TableName="t", Key={"pk": {"S": name}}).get("Item")
+            if item:
+                return item["token"]["S"]
+            time.sleep(0.01)
+        raise AssertionError("no token")
+    """
+)
+
+CHECKS = {
+    "ALL_OLD is read before the write": """
+        from moto.dynamodb.models import DynamoDBBackend
+        original = DynamoDBBackend.update_item
+        def with_concurrent_writer(self, *args, **kwargs):
+            # Another client's write lands between moto's read of the old item and its own write.
+            if not getattr(with_concurrent_writer, "done", False):
+                with_concurrent_writer.done = True
+                original(self, "t", {"pk": {"S": "a"}}, "SET tok = :t", {}, {":t": {"S": "x"}})
+            return original(self, *args, **kwargs)
+        DynamoDBBackend.update_item = with_concurrent_writer
+        with mock_aws():
+            ddb = boto3.client("dynamodb"); table(ddb)
+            old = ddb.update_item(TableName="t", Key={"pk": {"S": "a"}}, UpdateExpression="SET e = :e",
+                                  ExpressionAttributeValues={":e": {"S": "1"}}, ReturnValues="ALL_OLD")
+            item = ddb.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"]
+            # AWS: the old image is the item just before this write, so it holds the other write's token.
+            print("GAP" if "tok" in item and "tok" not in old.get("Attributes", {}) else "FIXED")
+    """,
+    "a used task token is accepted again": """
+        with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+            ddb, sfn = boto3.client("dynamodb"), boto3.client("stepfunctions"); table(ddb)
+            arn = sfn.start_execution(stateMachineArn=waiting_machine(sfn), name="e", input="{}")["executionArn"]
+            first = token(ddb, "Wait0")
+            sfn.send_task_success(taskToken=first, output="{}")
+            token(ddb, "Wait1")  # the execution runs on, waiting at the second state
+            try:
+                sfn.send_task_success(taskToken=first, output="{}")
+                print("GAP")
+            except sfn.exceptions.TaskTimedOut:
+                print("FIXED")
+    """,
+    "TaskTimedOut and TaskDoesNotExist cannot be constructed": """
+        from moto.stepfunctions.parser.models import TaskDoesNotExist, TaskTimedOut
+        broken = 0
+        for error in (TaskTimedOut, TaskDoesNotExist):
+            try:
+                error()
+            except TypeError:
+                broken += 1
+        print("GAP" if broken else "FIXED")
+    """,
+    "SendTask raises AttributeError while an execution starts": """
+        from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+        ExecutionWorker.start = lambda self: None  # hold the execution where its worker has no environment yet
+        with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+            ddb, sfn = boto3.client("dynamodb"), boto3.client("stepfunctions"); table(ddb)
+            sfn.start_execution(stateMachineArn=waiting_machine(sfn), name="e", input="{}")
+            try:
+                sfn.send_task_success(taskToken="any", output="{}")
+                print("FIXED")
+            except AttributeError:
+                print("GAP")
+            except Exception:
+                print("FIXED")
+    """,
+    "every execution parses the definition again": """
+        from moto.stepfunctions.parser.asl.parse import asl_parser
+        calls = []
+        original = asl_parser.AmazonStateLanguageParser.parse
+        asl_parser.AmazonStateLanguageParser.parse = staticmethod(lambda d: calls.append(1) or original(d))
+        with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+            ddb, sfn = boto3.client("dynamodb"), boto3.client("stepfunctions"); table(ddb)
+            machine = waiting_machine(sfn, states=1)
+            before = len(calls)
+            for name in ("a", "b", "c"):
+                sfn.start_execution(stateMachineArn=machine, name=name, input="{}")
+            time.sleep(0.5)
+            print("GAP" if len(calls) - before >= 3 else "FIXED")
+    """,
+    "every Task state builds a new client": """
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk as sdk
+        calls = []
+        original = sdk.boto_client_for
+        sdk.boto_client_for = lambda *a, **k: calls.append(1) or original(*a, **k)
+        with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+            ddb, sfn = boto3.client("dynamodb"), boto3.client("stepfunctions"); table(ddb)
+            sfn.start_execution(stateMachineArn=waiting_machine(sfn), name="e", input="{}")
+            sfn.send_task_success(taskToken=token(ddb, "Wait0"), output="{}")
+            token(ddb, "Wait1")
+            print("GAP" if len(calls) >= 2 else "FIXED")
+    """,
+}
+
+
+@pytest.mark.parametrize("gap", sorted(CHECKS))
+def test_moto_gap_is_still_there(gap: str) -> None:
+    script = PRELUDE + textwrap.dedent(CHECKS[gap])
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    verdict = result.stdout.strip().splitlines()[-1:] or [result.stderr[-2000:]]
+    assert verdict == ["GAP"], f"{gap}: moto now behaves like AWS ({verdict}); remove its fix in local/moto_fixes.py"
