@@ -11,11 +11,12 @@ import contextlib
 import importlib
 import io
 import json
+import logging
 import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from moto import mock_aws
 from local import moto_fixes
 from local.assembly import StackTemplate
 from local.calls import CallObserver, handler_invocation, observer
+from local.platform import LocalPlatform
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -98,6 +100,9 @@ class LocalRuntime:
 
     def __enter__(self) -> LocalRuntime:
         moto_fixes.apply()
+        # moto's interpreter logs every Fail state an execution reaches as an error; failed orders are
+        # ordinary here, and their errors are in the execution history.
+        logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
         self.calls: CallObserver = observer()  # before any handler's cold start builds its clients
         self._exit.enter_context(_environment(LOCAL_ENVIRONMENT))
         self._exit.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
@@ -108,6 +113,8 @@ class LocalRuntime:
         self._create_table()
         self._create_state_machine()
         self._register_functions()
+        self.platform = LocalPlatform(self)
+        self.platform.create()
         # Set once, before any execution runs: the interpreter's threads read the environment while they
         # build clients, and a key removed under them fails their call. Functions differ only in values.
         self._exit.callback(self._restore_environment, dict(os.environ))
@@ -118,6 +125,9 @@ class LocalRuntime:
 
     def __exit__(self, *exc: object) -> None:
         self._exit.close()
+
+    def session_client(self, service: str) -> Any:
+        return boto3.client(service, region_name=REGION)
 
     # -- resources from the template -----------------------------------------------------------------
 
@@ -214,9 +224,15 @@ class LocalRuntime:
     def correlator(self) -> LocalFunction:
         return self.function_with_handler("lambdas.correlator.handler.handler")
 
-    def deliver(self, event: Mapping[str, Any]) -> Any:
-        """One delivery of an event to the correlator, as an EventBridge rule target would make it."""
+    def deliver(self, event: Any) -> Any:
+        """One delivery of an event straight to the correlator, as a rule target's invocation makes it."""
         return self.invoke(self.correlator, event)
+
+    def publish(self, events: Sequence[Mapping[str, Any]]) -> int:
+        """Put EventBridge events on the bus, as services do, and let the rules route them to the handlers
+        (with Lambda's retries and on-failure destination). Returns the handler invocations made."""
+        self.platform.publish([_entry(event) for event in events])
+        return self.platform.pump()
 
     # -- observing ---------------------------------------------------------------------------------
 
@@ -281,6 +297,16 @@ class LocalRuntime:
     def _restore_environment(before: Mapping[str, str]) -> None:
         for name in set(os.environ) - set(before):
             del os.environ[name]
+
+
+def _entry(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The PutEvents entry a service sends for an event as EventBridge would deliver it."""
+    return {
+        "Source": event["source"],
+        "DetailType": event["detail-type"],
+        "Detail": json.dumps(event["detail"]),
+        "Time": event["time"],
+    }
 
 
 def _history(client: Any, execution_arn: str) -> list[dict[str, Any]]:

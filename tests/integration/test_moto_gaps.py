@@ -127,6 +127,17 @@ CHECKS = {
             token(ddb, "Wait1")
             print("GAP" if len(calls) >= 2 else "FIXED")
     """,
+    "EventBridge cannot invoke a Lambda target": """
+        with mock_aws():
+            events, awslambda = boto3.client("events"), boto3.client("lambda")
+            events.put_rule(Name="r", EventPattern=json.dumps({"source": ["s"]}))
+            events.put_targets(Rule="r", Targets=[{"Id": "f", "Arn": "arn:aws:lambda:us-east-1:123456789012:function:f"}])
+            try:
+                events.put_events(Entries=[{"Source": "s", "DetailType": "d", "Detail": "{}"}])
+                print("FIXED")
+            except NotImplementedError:
+                print("GAP")
+    """,
 }
 
 

@@ -1,0 +1,127 @@
+"""What AWS does around the handlers: EventBridge routes events by the template's rules, and Lambda runs
+asynchronous invocations with retries, then hands a failing event to the function's on-failure destination.
+
+moto matches events against the rules' patterns (and applies input transformers) itself, but cannot
+invoke a Lambda target without Docker. So each rule is created on moto's bus as the template defines it,
+with its Lambda target replaced by a delivery queue; `pump` hands what the queues received to the real
+handler, as Lambda's asynchronous invocation would.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from local.runtime import LocalFunction, LocalRuntime
+
+ASYNC_ATTEMPTS_DEFAULT = 3  # Lambda's default: the invocation and two retries
+TARGET_FIELDS = ("InputPath", "InputTransformer", "Input")
+
+
+@dataclass(frozen=True)
+class Route:
+    rule: str
+    function: LocalFunction
+    queue_url: str
+
+
+class LocalPlatform:
+    def __init__(self, runtime: LocalRuntime) -> None:
+        self.runtime = runtime
+        self.events = runtime.session_client("events")
+        self.routes: list[Route] = []
+        self.bus_name = ""
+        self.failed_deliveries = 0
+
+    def create(self) -> None:
+        bus_id, bus = self.runtime.stack.one_of_type("AWS::Events::EventBus")
+        self.bus_name = bus["Name"]
+        self.events.create_event_bus(Name=self.bus_name)
+        self.runtime.names[bus_id] = self.bus_name
+        for rule_id, rule in self.runtime.stack.of_type("AWS::Events::Rule"):
+            self.events.put_rule(
+                Name=rule_id,
+                EventBusName=self.bus_name,
+                EventPattern=json.dumps(rule["EventPattern"]),
+                State=rule.get("State", "ENABLED"),
+            )
+            for number, target in enumerate(rule.get("Targets", [])):
+                function = self._function_of(target["Arn"])
+                queue_url = self.runtime.sqs.create_queue(QueueName=f"local-{rule_id}-{number}")["QueueUrl"]
+                queue_arn = self.runtime.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+                    "Attributes"
+                ]["QueueArn"]
+                kept = {name: target[name] for name in TARGET_FIELDS if name in target}
+                self.events.put_targets(
+                    Rule=rule_id, EventBusName=self.bus_name, Targets=[{"Id": f"t{number}", "Arn": queue_arn, **kept}]
+                )
+                self.routes.append(Route(rule_id, function, queue_url))
+
+    def _function_of(self, arn: Any) -> LocalFunction:
+        logical_id = arn["Fn::GetAtt"][0] if isinstance(arn, Mapping) else str(arn)
+        return self.runtime.functions[logical_id]
+
+    def publish(self, entries: list[dict[str, Any]]) -> list[str]:
+        """PutEvents on the model's bus, as a service would; returns the event ids EventBridge assigned."""
+        ids = []
+        for start in range(0, len(entries), 10):  # PutEvents takes ten entries a call
+            batch = [{"EventBusName": self.bus_name, **entry} for entry in entries[start : start + 10]]
+            response = self.events.put_events(Entries=batch)
+            assert response["FailedEntryCount"] == 0, response
+            ids += [entry["EventId"] for entry in response["Entries"]]
+        return ids
+
+    def pump(self) -> int:
+        """Hand every routed event to its function; return how many invocations ran (retries included)."""
+        invocations = 0
+        for route in self.routes:
+            while True:
+                response = self.runtime.sqs.receive_message(QueueUrl=route.queue_url, MaxNumberOfMessages=10)
+                messages = response.get("Messages", [])
+                if not messages:
+                    break
+                for message in messages:
+                    invocations += self.invoke_async(route.function, json.loads(message["Body"]))
+                    self.runtime.sqs.delete_message(QueueUrl=route.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return invocations
+
+    def invoke_async(self, function: LocalFunction, event: Any) -> int:
+        """Lambda's asynchronous invocation: retried on error, then sent to the on-failure destination
+        with the error, as Lambda's invocation record. Returns the number of attempts."""
+        config = self._invoke_config(function)
+        attempts = 1 + int(config.get("MaximumRetryAttempts", ASYNC_ATTEMPTS_DEFAULT - 1))
+        error: Exception | None = None
+        for attempt in range(1, attempts + 1):
+            try:
+                self.runtime.invoke(function, event)
+                return attempt
+            except Exception as raised:  # the function failed: Lambda retries it
+                error = raised
+        self.failed_deliveries += 1
+        destination = config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        if destination is not None:
+            record = {
+                "version": "1.0",
+                "requestContext": {
+                    "functionArn": self.runtime.arns[function.logical_id],
+                    "condition": "RetriesExhausted",
+                    "approximateInvokeCount": attempts,
+                },
+                "requestPayload": event,
+                "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+                "responsePayload": {"errorType": type(error).__name__, "errorMessage": str(error)},
+            }
+            queue_id = destination["Fn::GetAtt"][0]
+            self.runtime.sqs.send_message(
+                QueueUrl=self.runtime.names[queue_id], MessageBody=json.dumps(record, default=repr)
+            )
+        return attempts
+
+    def _invoke_config(self, function: LocalFunction) -> Mapping[str, Any]:
+        for _, config in self.runtime.stack.of_type("AWS::Lambda::EventInvokeConfig"):
+            if config["FunctionName"] == {"Ref": function.logical_id}:
+                return config
+        return {}

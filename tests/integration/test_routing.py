@@ -1,0 +1,55 @@
+"""Events put on the bus reach the correlator through the template's own rules, with Lambda's retries
+and on-failure destination around it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from lambdas.choreography import table
+from lambdas.choreography.model import Choreography
+from local.events import EventFactory
+from local.runtime import LocalRuntime
+
+
+def test_events_put_on_the_bus_complete_an_order(runtime: LocalRuntime, events: EventFactory) -> None:
+    order_id = f"BUS-{uuid.uuid4().hex[:8]}"
+    invocations = runtime.publish(events.lifecycle(order_id))
+    assert invocations == 6
+    assert runtime.wait_for_executions([order_id]) == {order_id: "SUCCEEDED"}
+
+
+def test_rules_are_the_templates(runtime: LocalRuntime, order_model: Choreography) -> None:
+    client = runtime.session_client("events")
+    rules = client.list_rules(EventBusName=runtime.platform.bus_name)["Rules"]
+    assert len(rules) == len(order_model.sources)
+    for rule in rules:
+        ((_, properties),) = [(i, p) for i, p in runtime.stack.of_type("AWS::Events::Rule") if i == rule["Name"]]
+        assert json.loads(rule["EventPattern"]) == properties["EventPattern"]
+
+
+def test_an_event_from_the_wrong_source_matches_no_rule(runtime: LocalRuntime, events: EventFactory) -> None:
+    event = events.event("OrderPackaged", f"BUS-{uuid.uuid4().hex[:8]}")
+    event["source"] = "com.example.payments"  # a known event name from a service that does not publish it
+    assert runtime.publish([event]) == 0
+
+
+def test_a_failing_invocation_is_retried_then_dead_lettered_with_its_error(
+    runtime: LocalRuntime, events: EventFactory
+) -> None:
+    dead_letters = next(name for name in runtime.names if name.startswith("CorrelatorDeadLetters"))
+    runtime.queue_messages(dead_letters)
+    order_id = f"BUS-{uuid.uuid4().hex[:8]}"
+    runtime.calls.inject(1.0, seed=11)
+    try:
+        assert runtime.publish([events.event("OrderPlaced", order_id)]) == 3  # the invocation and two retries
+    finally:
+        runtime.calls.inject(0.0, seed=0)
+    (record,) = runtime.queue_messages(dead_letters)
+    assert record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 3
+    assert record["responsePayload"]["errorType"] in {"ClientError", "SimulatedCrash"}
+    assert record["requestPayload"]["detail"]["orderId"] == order_id
+    # Redriven, the same event converges like any other delivery.
+    assert runtime.deliver(record["requestPayload"])["outcome"] in {"started", "start-duplicate"}
+    assert table.STARTED_BY in runtime.items(order_id)[table.INSTANCE_SK]
