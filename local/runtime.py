@@ -16,6 +16,7 @@ import os
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +95,8 @@ class LocalRuntime:
         self.arns: dict[str, str] = {}  # logical id -> ARN, as Fn::GetAtt Arn resolves
         self.functions: dict[str, LocalFunction] = {}
         self.metrics_output: list[dict[str, Any]] = []
+        self.outcomes: Counter[str] = Counter()  # the correlator's answers, by outcome
+        self.accepted: set[str] = set()  # ids of events the correlator recorded (not quarantined)
         self._exit = contextlib.ExitStack()
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -218,7 +221,28 @@ class LocalRuntime:
             with contextlib.redirect_stdout(captured):
                 result = function.load()(event, LambdaContext(function.logical_id, function.memory_mb))
         self.metrics_output += [json.loads(line) for line in captured.getvalue().splitlines() if '"_aws"' in line]
+        if isinstance(result, dict) and "outcome" in result:
+            self.outcomes[str(result["outcome"])] += 1
+            if result["outcome"] != "quarantined" and result.get("event_id"):
+                self.accepted.add(result["event_id"])
         return result
+
+    def correlator_outcomes(self) -> Counter[str]:
+        return self.outcomes
+
+    def accepted_event_ids(self) -> set[str]:
+        return set(self.accepted)
+
+    def redrive_dead_letters(self) -> int:
+        """Hand every dead-lettered event back to its function, as the redrive of a DLQ would."""
+        redriven = 0
+        for _, config in self.stack.of_type("AWS::Lambda::EventInvokeConfig"):
+            function = self.functions[config["FunctionName"]["Ref"]]
+            queue = config["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+            for record in self.queue_messages(queue):
+                self.platform.invoke_async(function, record["requestPayload"])
+                redriven += 1
+        return redriven
 
     @property
     def correlator(self) -> LocalFunction:
@@ -265,8 +289,11 @@ class LocalRuntime:
         status: str = self.stepfunctions.describe_execution(executionArn=self.execution_arn(name))["status"]
         return status
 
+    def history(self, name: str) -> list[dict[str, Any]]:
+        return _history(self.stepfunctions, self.execution_arn(name))
+
     def states_entered(self, name: str) -> list[str]:
-        events = _history(self.stepfunctions, self.execution_arn(name))
+        events = self.history(name)
         return [event["stateEnteredEventDetails"]["name"] for event in events if "stateEnteredEventDetails" in event]
 
     def items(self, instance_id: str) -> dict[str, dict[str, Any]]:

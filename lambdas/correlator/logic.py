@@ -64,6 +64,7 @@ class Outcome(enum.StrEnum):
 @dataclass(frozen=True)
 class Result:
     outcome: Outcome
+    event_id: str | None = None
     event_type: str | None = None
     instance_id: str | None = None
     milestone: str | None = None
@@ -109,7 +110,7 @@ class Correlator:
         execution_arn = self.workflow.start(event.instance_id, payload)
         before = self.store.record_start(event, execution_arn, expires_at)
         outcome = Outcome.START_DUPLICATE if table.STARTED_BY in before else Outcome.STARTED
-        return Result(outcome, event_type=event.event_type, instance_id=event.instance_id)
+        return Result(outcome, event_id=event.event_id, event_type=event.event_type, instance_id=event.instance_id)
 
     def _settle(self, event: ChoreographyEvent, now: datetime) -> Result:
         assert event.milestone is not None
@@ -118,6 +119,7 @@ class Correlator:
         recorded = _RecordedEvent.of(event) if first else _RecordedEvent.from_record(before[table.SETTLED_BY])
         result = Result(
             Outcome.EARLY if first else Outcome.DUPLICATE,
+            event_id=event.event_id,
             event_type=event.event_type,
             instance_id=event.instance_id,
             milestone=event.milestone.name,

@@ -1,0 +1,142 @@
+"""Run a workload through the local runtime and report what the system did, read back through the status
+function and the execution histories, against what the scenario expects."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from lambdas.choreography import table
+from local.runtime import LocalRuntime
+from local.workload import Workload
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+def status_request(path: str) -> dict[str, Any]:
+    """A Function URL request, as Lambda hands it to the status function."""
+    return {
+        "version": "2.0",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {},
+        "requestContext": {"http": {"method": "GET", "path": path}, "stage": "$default"},
+        "isBase64Encoded": False,
+    }
+
+
+def run(
+    runtime: LocalRuntime, workload: Workload, *, faults: float = 0.0, seed: int = 0, progress: Progress | None = None
+) -> dict[str, Any]:
+    started = time.monotonic()
+    runtime.calls.calls.clear()
+    accepted_before, outcomes_before = runtime.accepted_event_ids(), Counter(runtime.correlator_outcomes())
+    runtime.calls.inject(faults, seed)
+    published = 0
+    try:
+        for start in range(0, len(workload.arrivals), 10):
+            batch = [event for _, event in workload.arrivals[start : start + 10]]
+            runtime.publish(batch)
+            published += len(batch)
+            if progress:
+                progress(
+                    {"published": published, "of": len(workload.arrivals), "elapsed_s": time.monotonic() - started}
+                )
+    finally:
+        runtime.calls.inject(0.0, seed)
+    redriven = runtime.redrive_dead_letters()
+    correlator_calls = dict(runtime.calls.calls)  # before the status reads below add their own
+    settled = runtime.wait_for_executions(
+        [n for n, e in workload.expected.items() if e.startswith(("COMPLETED", "FAILED"))], timeout_s=120
+    )
+    actual = {order.order_id: _observed_state(runtime, order.order_id) for order in workload.orders}
+    elapsed = time.monotonic() - started
+    accepted = runtime.accepted_event_ids() - accepted_before
+    outcomes = Counter(runtime.correlator_outcomes()) - outcomes_before
+    return _report(
+        runtime,
+        workload,
+        actual=actual,
+        settled=settled,
+        calls=correlator_calls,
+        accepted_ids=accepted,
+        outcomes=outcomes,
+        published=published,
+        redriven=redriven,
+        elapsed=elapsed,
+    )
+
+
+def _observed_state(runtime: LocalRuntime, order_id: str) -> str:
+    response = runtime.invoke(
+        runtime.function_with_handler("lambdas.status.handler.handler"), status_request(f"/orders/{order_id}")
+    )
+    body = json.loads(response["body"])
+    status = body.get("status", f"HTTP {response['statusCode']}")
+    if status == table.FAILED:
+        return f"FAILED at {body.get('failedAt')}"
+    if status == table.RUNNING:
+        return f"RUNNING at {body.get('awaiting')}"
+    return str(status)
+
+
+def _report(
+    runtime: LocalRuntime,
+    workload: Workload,
+    *,
+    actual: dict[str, str],
+    settled: dict[str, str],
+    calls: dict[str, int],
+    accepted_ids: set[str],
+    outcomes: Counter[str],
+    published: int,
+    redriven: int,
+    elapsed: float,
+) -> dict[str, Any]:
+    expected = workload.expected
+    lost = sorted(_lost(runtime, workload, accepted_ids))
+    transitions = [
+        len([e for e in runtime.history(name) if e["type"].endswith("StateEntered")])
+        for name, status in settled.items()
+        if status == "SUCCEEDED"
+    ]
+    events_handled = sum(outcomes.values()) or 1
+    return {
+        "orders": len(workload.orders),
+        "expected": dict(Counter(state.split(" at ")[0] for state in expected.values())),
+        "actual": dict(Counter(state.split(" at ")[0] for state in actual.values())),
+        "mismatches": {
+            name: {"expected": expected[name], "actual": actual[name]}
+            for name in expected
+            if expected[name] != actual[name]
+        },
+        "events": {
+            "published": published,
+            "accepted": len(accepted_ids),
+            "duplicates": outcomes.get("duplicate", 0) + outcomes.get("start-duplicate", 0),
+            "quarantined": outcomes.get("quarantined", 0),
+        },
+        "lost": lost,
+        "redriven": redriven,
+        "transitions": {
+            "median": statistics.median(transitions) if transitions else None,
+            "max": max(transitions) if transitions else None,
+        },
+        "aws_calls_per_event": {name: round(count / events_handled, 3) for name, count in sorted(calls.items())},
+        "faults_injected": dict(runtime.calls.faults),
+        "elapsed_s": round(elapsed, 2),
+        "orders_per_s": round(len(workload.orders) / elapsed, 2),
+    }
+
+
+def _lost(runtime: LocalRuntime, workload: Workload, accepted_ids: set[str]) -> set[str]:
+    """Accepted events that no record of their order holds."""
+    recorded: set[str] = set()
+    for order in workload.orders:
+        for item in runtime.items(order.order_id).values():
+            recorded |= set(item.get(table.EVENT_IDS, ()))
+    return accepted_ids - recorded
