@@ -10,13 +10,17 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from lambdas.choreography.model import Choreography, load_model
 from local.assembly import StackTemplate, ensure_synthesized, load_stacks
 from local.events import EventFactory
+from local.loadrun import run as run_workload
+from local.loadrun import status_request
 from local.runtime import LocalRuntime
+from local.workload import generate
 from stacks.app_builder import MODELS_DIR
 from stacks.monitor_stack import stack_name
 
@@ -65,32 +69,79 @@ def run(stack: StackTemplate, model: Choreography) -> None:
         sample = next(iter(orders))
         status = runtime.invoke(
             runtime.function_with_handler("lambdas.status.handler.handler"),
-            _function_url_request(f"/orders/{sample}"),
+            status_request(f"/orders/{sample}"),
         )
         print(f"\nGET /orders/{sample} ->")
         print(json.dumps(json.loads(status["body"]), indent=2))
 
 
-def _function_url_request(path: str) -> dict[str, Any]:
-    return {
-        "version": "2.0",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {},
-        "requestContext": {"http": {"method": "GET", "path": path}, "stage": "$default"},
-        "isBase64Encoded": False,
-    }
+def workload(stack: StackTemplate, model: Choreography, args: argparse.Namespace) -> dict[str, Any]:
+    print(f"\n== {model.name}: {args.orders} orders, seed {args.seed}, faults {args.faults:.0%}")
+    load = generate(model, args.orders, args.seed)
+    with LocalRuntime(stack) as runtime:
+        started = time.monotonic()
+
+        def progress(state: dict[str, Any]) -> None:
+            rate = state["published"] / max(state["elapsed_s"], 1e-6)
+            print(f"\r  events {state['published']:>6}/{state['of']}  {rate:6.1f} events/s", end="", flush=True)
+
+        report = run_workload(runtime, load, faults=args.faults, seed=args.seed, progress=progress)
+        print(f"\r  {report['events']['published']} events in {time.monotonic() - started:.1f} s{' ' * 20}")
+        quarantine = next(name for name in runtime.names if name.startswith("Quarantine"))
+        reasons = Counter(message["reason"].split(" (")[0] for message in runtime.queue_messages(quarantine))
+        sample = next(order.order_id for order in load.orders if order.expected == "COMPLETED")
+        timeline = json.loads(
+            runtime.invoke(
+                runtime.function_with_handler("lambdas.status.handler.handler"), status_request(f"/orders/{sample}")
+            )["body"]
+        )
+    print(f"\n  {'final state':<12} {'expected':>8} {'actual':>8}")
+    for state in sorted(set(report["expected"]) | set(report["actual"])):
+        print(f"  {state:<12} {report['expected'].get(state, 0):>8} {report['actual'].get(state, 0):>8}")
+    print(f"  mismatches {len(report['mismatches'])}, lost events {len(report['lost'])}, redriven {report['redriven']}")
+    print(f"  events: {report['events']}")
+    print(
+        f"  state transitions per completed order: median {report['transitions']['median']}, max {report['transitions']['max']}"
+    )
+    print(f"  AWS calls per event: {report['aws_calls_per_event']}")
+    print(f"  throughput: {report['orders_per_s']} orders/s")
+    stuck = sorted((o.order_id, o.expected) for o in load.orders if o.expected.startswith("RUNNING"))
+    print(
+        f"  stuck orders ({len(stuck)}): " + ", ".join(f"{name} {state.split(' at ')[1]}" for name, state in stuck[:8])
+    )
+    print("  quarantined, by reason:")
+    for reason, count in reasons.most_common(6):
+        print(f"    {count:>4}  {reason}")
+    print(f"  timeline of {sample}:")
+    for milestone in timeline["milestones"]:
+        print(
+            f"    {milestone['name']:<12} {milestone['state']:<14} event {milestone['eventTime']}  arrived {milestone['arrivedAt']}"
+        )
+    return report
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m local.demo", description=__doc__)
     parser.add_argument("--model", help="run only this model (its name, e.g. order-fulfillment)")
+    parser.add_argument("--orders", type=int, default=200, help="orders in the generated workload (0: none)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the workload")
+    parser.add_argument("--faults", type=float, default=0.0, help="share of the handlers' AWS calls that fail or crash")
+    parser.add_argument("--json", help="write the workload's report to this file")
     args = parser.parse_args(argv)
+    if not 0 <= args.faults < 1:
+        parser.error("--faults is a share between 0 and 1")
     stacks = {stack.name: stack for stack in load_stacks(ensure_synthesized())}
+    reports = {}
     for path in sorted(MODELS_DIR.glob("*.json")):
         model = load_model(path)
         if args.model in (None, model.name):
             run(stacks[stack_name(model)], model)
+            if args.orders:
+                reports[model.name] = workload(stacks[stack_name(model)], model, args)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as report_file:
+            json.dump(reports if len(reports) != 1 else next(iter(reports.values())), report_file, indent=2)
+        print(f"\nreport written to {args.json}")
 
 
 if __name__ == "__main__":

@@ -53,10 +53,20 @@ def describe_milestone(milestone: Milestone, item: Mapping[str, Any] | None) -> 
     }
 
 
+def _position_of_execution(milestones: list[dict[str, Any]]) -> int:
+    return next((i for i, m in enumerate(milestones) if m["state"] in (AWAITING, FAILED, PENDING)), 0)
+
+
 def describe_instance(model: Choreography, instance_id: str, items: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     instance = items.get(table.INSTANCE_SK, {})
     milestones = [describe_milestone(m, items.get(m.name)) for m in model.milestones]
     status = instance.get(table.STATUS, NOT_STARTED)
+    # An event that came first is passed over without a write once the execution goes by its milestone:
+    # every milestone before the one the execution is at (or all of them, once it completed) is done.
+    current = len(milestones) if status == table.COMPLETED else _position_of_execution(milestones)
+    for milestone in milestones[:current]:
+        if milestone["state"] == ARRIVED_EARLY:
+            milestone["state"] = DONE
     awaiting = next((m for m in milestones if m["state"] == AWAITING), None)
     description: dict[str, Any] = {
         "orderId": instance_id,

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 from lambdas.choreography.model import Choreography
 from stacks.packaging import PROJECT_ROOT
 
 
-def test_demo_prints_the_machine_and_settles_every_scenario(return_model: Choreography) -> None:
+def test_demo_prints_the_machine_and_settles_every_scenario(return_model: Choreography, tmp_path: Path) -> None:
+    report_path = tmp_path / "report.json"
     result = subprocess.run(
-        [sys.executable, "-m", "local.demo", "--model", return_model.name],
+        [
+            sys.executable,
+            "-m",
+            "local.demo",
+            "--model",
+            return_model.name,
+            "--orders",
+            "20",
+            "--seed",
+            "4",
+            "--json",
+            str(report_path),
+        ],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
@@ -28,3 +43,21 @@ def test_demo_prints_the_machine_and_settles_every_scenario(return_model: Choreo
     assert all(" FAILED " in rows[f"DEMO-{n}"] for n in (4, 5))
     assert " > ".join([*names, "Completed"]) in rows["DEMO-1"]
     assert '"status": "COMPLETED"' in out
+    report = json.loads(report_path.read_text())
+    for key in (
+        "orders",
+        "expected",
+        "actual",
+        "mismatches",
+        "events",
+        "lost",
+        "transitions",
+        "aws_calls_per_event",
+        "elapsed_s",
+        "orders_per_s",
+    ):
+        assert key in report, key
+    assert report["orders"] == 20
+    assert report["mismatches"] == {}
+    assert report["lost"] == []
+    assert set(report["events"]) >= {"published", "accepted", "duplicates", "quarantined"}
