@@ -7,8 +7,9 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export CDK_DISABLE_VERSION_CHECK := true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 DEMO_ARGS ?=
+SERVE_ARGS ?=
 
-.PHONY: setup test lint synth deploy demo clean
+.PHONY: setup test lint synth deploy demo serve clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -37,6 +38,9 @@ deploy: setup
 
 demo: synth
 	$(BIN)/python -m local.demo $(DEMO_ARGS)
+
+serve: synth
+	$(BIN)/python -m local.serve $(SERVE_ARGS)
 
 clean:
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache

@@ -15,6 +15,7 @@ import logging
 import os
 import threading
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -25,6 +26,7 @@ from typing import Any
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
 from moto import mock_aws
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from local import moto_fixes
 from local.assembly import StackTemplate
@@ -89,8 +91,11 @@ class LocalRuntime:
     # Environment variables are process-wide, so invocations take turns.
     _invoke_lock = threading.RLock()
 
-    def __init__(self, stack: StackTemplate) -> None:
+    def __init__(self, stack: StackTemplate, *, port: int | None = None) -> None:
+        """With a port, moto runs as a server on 127.0.0.1 that any AWS client can be pointed at;
+        without one, it intercepts this process's boto3 calls."""
         self.stack = stack
+        self.port = port
         self.names: dict[str, str] = {}  # logical id -> physical name, URL or ARN, as Ref resolves
         self.arns: dict[str, str] = {}  # logical id -> ARN, as Fn::GetAtt Arn resolves
         self.functions: dict[str, LocalFunction] = {}
@@ -108,7 +113,10 @@ class LocalRuntime:
         logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
         self.calls: CallObserver = observer()  # before any handler's cold start builds its clients
         self._exit.enter_context(_environment(LOCAL_ENVIRONMENT))
-        self._exit.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+        if self.port is None:
+            self._exit.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+        else:
+            self._start_server(self.port)
         self.dynamodb = boto3.client("dynamodb", region_name=REGION)
         self.sqs = boto3.client("sqs", region_name=REGION)
         self.stepfunctions = boto3.client("stepfunctions", region_name=REGION)
@@ -128,6 +136,22 @@ class LocalRuntime:
 
     def __exit__(self, *exc: object) -> None:
         self._exit.close()
+
+    def _start_server(self, port: int) -> None:
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        self._exit.callback(server.stop)
+        endpoint = f"http://127.0.0.1:{port}"
+        # Every client of this process, the handlers' and the interpreter's included, talks to the server.
+        self._exit.enter_context(_environment({"AWS_ENDPOINT_URL": endpoint, "MOTO_PORT": str(port)}))
+        request = urllib.request.Request(
+            f"{endpoint}/moto-api/config",
+            data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10):
+            pass
 
     def session_client(self, service: str) -> Any:
         return boto3.client(service, region_name=REGION)

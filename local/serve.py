@@ -1,0 +1,57 @@
+"""`python -m local.serve`: the monitor of one model behind a local AWS endpoint.
+
+Point boto3 or the AWS CLI at the printed endpoint, put events on the bus, and watch the executions and
+the table; the real handlers run in this process as events arrive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from lambdas.choreography.model import load_model
+from local.assembly import ensure_synthesized, load_stacks
+from local.runtime import LocalRuntime
+from stacks.app_builder import MODELS_DIR
+from stacks.monitor_stack import stack_name
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m local.serve", description=__doc__)
+    parser.add_argument("--model", default="order-fulfillment", help="the model's name")
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--seconds", type=float, default=0, help="stop after this long (0: run until interrupted)")
+    args = parser.parse_args(argv)
+    models = {model.name: model for model in map(load_model, sorted(MODELS_DIR.glob("*.json")))}
+    if args.model not in models:
+        parser.error(f"--model: {args.model!r} is not one of {sorted(models)}")
+    model = models[args.model]
+    stacks = {stack.name: stack for stack in load_stacks(ensure_synthesized())}
+    with LocalRuntime(stacks[stack_name(model)], port=args.port) as runtime:
+        endpoint = f"http://127.0.0.1:{args.port}"
+        source = model.events[model.start_event].source
+        print(f"{model.name} serving at {endpoint} (region us-east-1, any credentials)")
+        print(f"  bus {runtime.platform.bus_name}, table {runtime.table_name}")
+        print(f"  state machine {runtime.state_machine_arn}")
+        print(
+            f"  try: aws --endpoint-url {endpoint} --region us-east-1 events put-events --entries "
+            f'\'[{{"EventBusName":"{runtime.platform.bus_name}","Source":"{source}",'
+            f'"DetailType":"{model.start_event}","Detail":"{{...}}"}}]\'',
+            flush=True,
+        )
+        deadline = time.monotonic() + args.seconds if args.seconds else None
+        seen = 0
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                runtime.platform.pump()
+                total = sum(runtime.outcomes.values())
+                if total != seen:
+                    print(f"  events handled: {total} {dict(runtime.outcomes)}", flush=True)
+                    seen = total
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Server mode: a client that only knows the endpoint puts events on the bus and sees the execution."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import textwrap
+
+from lambdas.choreography.model import Choreography
+from local.events import EventFactory
+from stacks.packaging import PROJECT_ROOT
+
+CLIENT = textwrap.dedent(
+    """
+    import json, sys, time, boto3
+    endpoint, bus, entries, name = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
+    kwargs = dict(endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    events, sfn = boto3.client("events", **kwargs), boto3.client("stepfunctions", **kwargs)
+    for _ in range(600):  # wait for the server, then for the monitor's resources on it
+        try:
+            events.describe_event_bus(Name=bus)
+            sfn.list_state_machines()["stateMachines"][0]
+            break
+        except Exception:
+            time.sleep(0.1)
+    for entry in entries:
+        events.put_events(Entries=[{"EventBusName": bus, **entry}])
+        time.sleep(0.3)
+    machine = sfn.list_state_machines()["stateMachines"][0]["stateMachineArn"]
+    arn = machine.replace(":stateMachine:", ":execution:") + ":" + name
+    for _ in range(300):
+        status = sfn.describe_execution(executionArn=arn)["status"]
+        if status != "RUNNING":
+            break
+        time.sleep(0.1)
+    print(status)
+    """
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_events_put_through_the_endpoint_complete_an_order(order_model: Choreography) -> None:
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "local.serve", "--model", order_model.name, "--port", str(port), "--seconds", "90"],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        entries = [
+            {"Source": e["source"], "DetailType": e["detail-type"], "Detail": json.dumps(e["detail"])}
+            for e in EventFactory(order_model).lifecycle("SERVE-1")
+        ]
+        client = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                CLIENT,
+                f"http://127.0.0.1:{port}",
+                f"{order_model.name}-events",
+                json.dumps(entries),
+                "SERVE-1",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert client.stdout.strip().splitlines()[-1:] == ["SUCCEEDED"], client.stderr[-2000:]
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    assert f"serving at http://127.0.0.1:{port}" in output
