@@ -82,8 +82,17 @@ def workload(stack: StackTemplate, model: Choreography, args: argparse.Namespace
         started = time.monotonic()
 
         def progress(state: dict[str, Any]) -> None:
+            if state["published"] % 100 and state["published"] != state["of"]:
+                return
             rate = state["published"] / max(state["elapsed_s"], 1e-6)
-            print(f"\r  events {state['published']:>6}/{state['of']}  {rate:6.1f} events/s", end="", flush=True)
+            orders = ", ".join(
+                f"{status.lower()} {count}" for status, count in sorted(runtime.execution_counts().items())
+            )
+            print(
+                f"\r  events {state['published']:>6}/{state['of']}  {rate:6.1f} events/s  orders: {orders}   ",
+                end="",
+                flush=True,
+            )
 
         report = run_workload(runtime, load, faults=args.faults, seed=args.seed, progress=progress)
         print(f"\r  {report['events']['published']} events in {time.monotonic() - started:.1f} s{' ' * 20}")

@@ -309,6 +309,17 @@ class LocalRuntime:
                 return names
             kwargs["nextToken"] = page["nextToken"]
 
+    def execution_counts(self) -> Counter[str]:
+        """Executions by status (RUNNING, SUCCEEDED, FAILED...)."""
+        counts: Counter[str] = Counter()
+        kwargs: dict[str, Any] = {"stateMachineArn": self.state_machine_arn, "maxResults": 1000}
+        while True:
+            page = self.stepfunctions.list_executions(**kwargs)
+            counts.update(execution["status"] for execution in page["executions"])
+            if not page.get("nextToken"):
+                return counts
+            kwargs["nextToken"] = page["nextToken"]
+
     def execution_status(self, name: str) -> str:
         status: str = self.stepfunctions.describe_execution(executionArn=self.execution_arn(name))["status"]
         return status
