@@ -65,8 +65,9 @@ def correlator() -> Correlator:
 @metrics.log_metrics
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     result = correlator().handle(event, datetime.now(UTC))
-    known_type = result.event_type if result.outcome is not Outcome.QUARANTINED else None
-    metrics.add_dimension("eventType", known_type or "unknown")
+    # A dimension per known event type only: a quarantined event's type may be anything a sender wrote.
+    known = result.event_type in correlator().classifier.model.roles
+    metrics.add_dimension("eventType", result.event_type if known and result.event_type else "unknown")
     metrics.add_metric(name=METRIC_NAMES[result.outcome], unit=MetricUnit.Count, value=1)
     if result.outcome is Outcome.QUARANTINED:
         logger.warning("event quarantined", extra=result.as_dict())
