@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from boto3.dynamodb.types import TypeDeserializer
 from moto import mock_aws
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
+from lambdas.status.dal import StatusStore
 from local import moto_fixes
 from local.assembly import StackTemplate
 from local.calls import CallObserver, handler_invocation, observer
@@ -331,17 +331,9 @@ class LocalRuntime:
         events = self.history(name)
         return [event["stateEnteredEventDetails"]["name"] for event in events if "stateEnteredEventDetails" in event]
 
-    def items(self, instance_id: str) -> dict[str, dict[str, Any]]:
-        """The instance's records by sort key, as plain values."""
-        deserialize = TypeDeserializer().deserialize
-        response = self.dynamodb.query(
-            TableName=self.table_name,
-            KeyConditionExpression="pk = :id",
-            ExpressionAttributeValues={":id": {"S": instance_id}},
-        )
-        return {
-            item["sk"]["S"]: {name: deserialize(value) for name, value in item.items()} for item in response["Items"]
-        }
+    def items(self, instance_id: str) -> dict[str, Mapping[str, Any]]:
+        """The instance's records by sort key, as plain values (the status function's own read)."""
+        return StatusStore(self.dynamodb, self.table_name).instance_records(instance_id)
 
     def queue_messages(self, logical_id: str) -> list[dict[str, Any]]:
         """Drain a queue and return its message bodies."""

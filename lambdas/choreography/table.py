@@ -6,6 +6,13 @@ token and the services' event meet. Both writers change a milestone item with si
 updates, so whichever arrives second sees the other.
 """
 
+from collections.abc import Mapping
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+
+_deserialize = TypeDeserializer().deserialize
+
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
 INSTANCE_SK = "#instance"  # cannot be a milestone name: those start with a capital letter
@@ -40,3 +47,8 @@ MODEL_VERSION = "modelVersion"  # in STARTED_BY
 RUNNING = "RUNNING"
 COMPLETED = "COMPLETED"
 FAILED = "FAILED"
+
+
+def plain(item: Mapping[str, Any] | None) -> dict[str, Any]:
+    """An item as DynamoDB's low-level API returns it, with plain Python values."""
+    return {name: _deserialize(value) for name, value in (item or {}).items()}

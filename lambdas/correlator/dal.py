@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from lambdas.choreography import table
@@ -23,11 +22,6 @@ from lambdas.correlator.logic import TokenClosed
 # Step Functions' answers for a token that no longer waits (moto answers InvalidToken for all of them).
 CLOSED_TOKEN_ERRORS = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
 MAX_MESSAGE_BYTES = 250_000  # SQS takes 256 KiB; leave room for the envelope
-_deserialize = TypeDeserializer().deserialize
-
-
-def _plain(item: Mapping[str, Any] | None) -> dict[str, Any]:
-    return {name: _deserialize(value) for name, value in (item or {}).items()}
 
 
 class DynamoStore:
@@ -69,7 +63,7 @@ class DynamoStore:
             },
             ReturnValues="ALL_OLD",
         )
-        return _plain(response.get("Attributes"))
+        return table.plain(response.get("Attributes"))
 
     def record_milestone_event(
         self, event: ChoreographyEvent, arrived_at: datetime, expires_at: int
@@ -100,7 +94,7 @@ class DynamoStore:
             },
             ReturnValues="ALL_OLD",
         )
-        return _plain(response.get("Attributes"))
+        return table.plain(response.get("Attributes"))
 
 
 def _key(instance_id: str, sort_key: str) -> dict[str, Any]:

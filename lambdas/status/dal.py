@@ -5,11 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
-
 from lambdas.choreography import table
-
-_deserialize = TypeDeserializer().deserialize
 
 
 class StatusStore:
@@ -25,7 +21,4 @@ class StatusStore:
             ExpressionAttributeValues={":id": {"S": instance_id}},
             ConsistentRead=True,
         )
-        return {
-            item[table.SORT_KEY]["S"]: {name: _deserialize(value) for name, value in item.items()}
-            for item in response["Items"]
-        }
+        return {item[table.SORT_KEY]["S"]: table.plain(item) for item in response["Items"]}
