@@ -20,13 +20,13 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import boto3
 from moto import mock_aws
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
+from lambdas.correlator.dal import StepFunctionsWorkflow
 from lambdas.status.dal import StatusStore
 from local import moto_fixes
 from local.assembly import StackTemplate
@@ -70,7 +70,6 @@ class LocalFunction:
     logical_id: str
     handler_path: str  # module.path.function, as in the template
     environment: dict[str, str]
-    code_directory: Path
     memory_mb: int
     _handler: Callable[[Any, Any], Any] | None = None
 
@@ -207,11 +206,10 @@ class LocalRuntime:
     def _register_functions(self) -> None:
         for logical_id, properties in self.stack.of_type("AWS::Lambda::Function"):
             variables = properties.get("Environment", {}).get("Variables", {})
-            code_directory = self.stack.asset_directory(properties)
             environment = {name: str(self.resolve(value)) for name, value in variables.items()}
-            environment["LAMBDA_TASK_ROOT"] = str(code_directory)
+            environment["LAMBDA_TASK_ROOT"] = str(self.stack.asset_directory(properties))
             self.functions[logical_id] = LocalFunction(
-                logical_id, properties["Handler"], environment, code_directory, properties.get("MemorySize", 128)
+                logical_id, properties["Handler"], environment, properties.get("MemorySize", 128)
             )
             self.names[logical_id] = logical_id
             self.arns[logical_id] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
@@ -285,7 +283,7 @@ class LocalRuntime:
     # -- observing ---------------------------------------------------------------------------------
 
     def execution_arn(self, name: str) -> str:
-        return f"{self.state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+        return StepFunctionsWorkflow(self.stepfunctions, self.state_machine_arn).execution_arn(name)
 
     def wait_for_executions(self, names: list[str], timeout_s: float = 60.0) -> dict[str, str]:
         """Wait until every named execution has left RUNNING; return their final statuses."""
@@ -300,24 +298,19 @@ class LocalRuntime:
         return {name: "RUNNING" if name in pending else self.execution_status(name) for name in names}
 
     def running_executions(self) -> set[str]:
-        names: set[str] = set()
-        kwargs: dict[str, Any] = {"stateMachineArn": self.state_machine_arn, "statusFilter": "RUNNING"}
-        while True:
-            page = self.stepfunctions.list_executions(**kwargs, maxResults=1000)
-            names.update(execution["name"] for execution in page["executions"])
-            if not page.get("nextToken"):
-                return names
-            kwargs["nextToken"] = page["nextToken"]
+        return {execution["name"] for execution in self._executions(statusFilter="RUNNING")}
 
     def execution_counts(self) -> Counter[str]:
         """Executions by status (RUNNING, SUCCEEDED, FAILED...)."""
-        counts: Counter[str] = Counter()
-        kwargs: dict[str, Any] = {"stateMachineArn": self.state_machine_arn, "maxResults": 1000}
+        return Counter(execution["status"] for execution in self._executions())
+
+    def _executions(self, **filters: str) -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {"stateMachineArn": self.state_machine_arn, "maxResults": 1000, **filters}
         while True:
             page = self.stepfunctions.list_executions(**kwargs)
-            counts.update(execution["status"] for execution in page["executions"])
+            yield from page["executions"]
             if not page.get("nextToken"):
-                return counts
+                return
             kwargs["nextToken"] = page["nextToken"]
 
     def execution_status(self, name: str) -> str:
