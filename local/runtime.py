@@ -26,6 +26,7 @@ import boto3
 from moto import mock_aws
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
+from cli.executions import execution_history
 from lambdas.correlator.dal import StepFunctionsWorkflow
 from lambdas.status.dal import StatusStore
 from local import moto_fixes
@@ -318,7 +319,7 @@ class LocalRuntime:
         return status
 
     def history(self, name: str) -> list[dict[str, Any]]:
-        return _history(self.stepfunctions, self.execution_arn(name))
+        return execution_history(self.stepfunctions, self.execution_arn(name))
 
     def states_entered(self, name: str) -> list[str]:
         events = self.history(name)
@@ -354,17 +355,6 @@ def _entry(event: Mapping[str, Any]) -> dict[str, Any]:
         "Detail": json.dumps(event["detail"]),
         "Time": event["time"],
     }
-
-
-def _history(client: Any, execution_arn: str) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
-    while True:
-        page = client.get_execution_history(**kwargs)
-        events += page["events"]
-        if not page.get("nextToken"):
-            return events
-        kwargs["nextToken"] = page["nextToken"]
 
 
 @contextlib.contextmanager

@@ -41,12 +41,18 @@ STATUS = "status"
 STATUS_UPDATED_AT = "statusUpdatedAt"
 STARTED_BY = "startedBy"  # the first start event, as a map, with the execution and model it started
 FAILED_MILESTONE = "failedMilestone"
+STUCK_MILESTONE = "stuckMilestone"
 MODEL = "model"  # in STARTED_BY
 MODEL_VERSION = "modelVersion"  # in STARTED_BY
 
 RUNNING = "RUNNING"
 COMPLETED = "COMPLETED"
 FAILED = "FAILED"
+STUCK = "STUCK"
+STATUSES = (RUNNING, STUCK, FAILED, COMPLETED)
+# The instance item names its milestone only where an order stopped: recording where every healthy
+# order is would cost one more state transition per milestone.
+MILESTONE_OF_STATUS = {FAILED: FAILED_MILESTONE, STUCK: STUCK_MILESTONE}
 
 
 def plain(item: Mapping[str, Any] | None) -> dict[str, Any]:

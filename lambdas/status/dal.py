@@ -22,3 +22,30 @@ class StatusStore:
             ConsistentRead=True,
         )
         return {item[table.SORT_KEY]["S"]: table.plain(item) for item in response["Items"]}
+
+    def instances_by_status(
+        self, status: str, *, milestone: str | None, limit: int, start_key: Mapping[str, str] | None
+    ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
+        """Instance items of one status, newest first, in one Query of the sparse status index.
+
+        A milestone filter is applied after the read (DynamoDB's Limit counts items read), so a page
+        may hold fewer items than the limit and still be followed by another.
+        """
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": table.STATUS_INDEX,
+            "KeyConditionExpression": "#status = :status",
+            "ExpressionAttributeNames": {"#status": table.STATUS},
+            "ExpressionAttributeValues": {":status": {"S": status}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if milestone is not None:
+            request["FilterExpression"] = "#milestone = :milestone"
+            request["ExpressionAttributeNames"]["#milestone"] = table.MILESTONE_OF_STATUS[status]
+            request["ExpressionAttributeValues"][":milestone"] = {"S": milestone}
+        if start_key:
+            request["ExclusiveStartKey"] = {name: {"S": value} for name, value in start_key.items()}
+        response = self.client.query(**request)
+        last_key = response.get("LastEvaluatedKey")
+        return [table.plain(item) for item in response["Items"]], table.plain(last_key) if last_key else None

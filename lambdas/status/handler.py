@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdas.choreography.model import Choreography, load_model
 from lambdas.correlator.classify import execution_name_problem
 from lambdas.status.dal import StatusStore
+from lambdas.status.listing import InvalidParameter, describe_page, parse_list_request
 from lambdas.status.logic import describe_instance
 
 logger = Logger()
@@ -42,6 +43,18 @@ def get_order(order_id: str) -> dict[str, Any]:
     if not records:
         raise NotFoundError(f"no order {order_id!r} in {model().name}")
     return describe_instance(model(), order_id, records)
+
+
+@app.get("/orders")
+def list_orders() -> dict[str, Any]:
+    try:
+        request = parse_list_request(model(), app.current_event.query_string_parameters)
+    except InvalidParameter as problem:
+        raise BadRequestError(str(problem)) from None
+    items, last_key = store().instances_by_status(
+        request.status, milestone=request.milestone, limit=request.limit, start_key=request.start_key
+    )
+    return describe_page(model(), request, items, last_key)
 
 
 @logger.inject_lambda_context

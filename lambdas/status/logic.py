@@ -4,6 +4,7 @@ throttled at 15 to 20 calls per second per account). Pure: the records come in, 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from lambdas.choreography import table
@@ -53,6 +54,23 @@ def describe_milestone(milestone: Milestone, item: Mapping[str, Any] | None) -> 
     }
 
 
+def _seconds_between(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    try:
+        return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 3)
+    except ValueError:  # a time the event's schema did not constrain to ISO 8601
+        return None
+
+
+def _add_durations(milestones: list[dict[str, Any]], started_at: str | None) -> None:
+    """Each settled milestone's duration: from the previous milestone's event (or the start) to its own."""
+    previous = started_at
+    for milestone in milestones:
+        milestone["durationSeconds"] = _seconds_between(previous, milestone["eventTime"])
+        previous = milestone["eventTime"] or previous
+
+
 def _position_of_execution(milestones: list[dict[str, Any]]) -> int:
     return next((i for i, m in enumerate(milestones) if m["state"] in (AWAITING, FAILED, PENDING)), 0)
 
@@ -67,13 +85,16 @@ def describe_instance(model: Choreography, instance_id: str, items: Mapping[str,
     for milestone in milestones[:current]:
         if milestone["state"] == ARRIVED_EARLY:
             milestone["state"] = DONE
+    started_by = instance.get(table.STARTED_BY, {})
+    _add_durations(milestones, started_by.get(table.EVENT_TIME))
     awaiting = next((m for m in milestones if m["state"] == AWAITING), None)
     description: dict[str, Any] = {
         "orderId": instance_id,
         "model": model.name,
-        "modelVersion": instance.get(table.STARTED_BY, {}).get(table.MODEL_VERSION, model.version),
+        "modelVersion": started_by.get(table.MODEL_VERSION, model.version),
         "status": status,
         "since": instance.get(table.STATUS_UPDATED_AT),
+        "startedAt": started_by.get(table.EVENT_TIME),
         "milestones": milestones,
     }
     if status == table.RUNNING and awaiting:
@@ -81,7 +102,9 @@ def describe_instance(model: Choreography, instance_id: str, items: Mapping[str,
         description["since"] = awaiting["waitingSince"]
     if status == table.FAILED:
         description["failedAt"] = instance.get(table.FAILED_MILESTONE)
-    execution_arn = instance.get(table.STARTED_BY, {}).get(table.EXECUTION_ARN)
+    if status == table.STUCK:
+        description["stuckAt"] = instance.get(table.STUCK_MILESTONE)
+    execution_arn = started_by.get(table.EXECUTION_ARN)
     if execution_arn:
         description["executionArn"] = execution_arn
         description["consoleUrl"] = console_link(execution_arn)

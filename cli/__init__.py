@@ -1,0 +1,1 @@
+"""The command line of the choreography monitor: order status, listings and pictures, local or deployed."""

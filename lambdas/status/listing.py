@@ -1,0 +1,124 @@
+"""Listing instances by status: the request's parameters, the page token, and one entry per instance.
+
+Pure: the handler hands in the query string, the store runs the one Query, this module shapes both ends.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lambdas.choreography import table
+from lambdas.choreography.model import Choreography
+from lambdas.status.logic import console_link
+
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 100
+PARAMETERS = ("status", "milestone", "limit", "next")
+# The index's key plus the table's: what DynamoDB hands back as LastEvaluatedKey for the status index.
+PAGE_KEY = (table.STATUS, table.STATUS_UPDATED_AT, table.PARTITION_KEY, table.SORT_KEY)
+
+
+class InvalidParameter(ValueError):
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(f"{parameter}: {message}")
+        self.parameter = parameter
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    status: str
+    milestone: str | None
+    limit: int
+    start_key: dict[str, str] | None
+
+
+def parse_list_request(model: Choreography, parameters: Mapping[str, str] | None) -> ListRequest:
+    parameters = parameters or {}
+    unknown = sorted(set(parameters) - set(PARAMETERS))
+    if unknown:
+        raise InvalidParameter(unknown[0], f"unknown parameter; known: {', '.join(PARAMETERS)}")
+    status = parameters.get("status", "")
+    if status not in table.STATUSES:
+        raise InvalidParameter("status", f"{status[:40]!r} is not one of {', '.join(table.STATUSES)}")
+    milestone = parameters.get("milestone")
+    if milestone is not None:
+        if status not in table.MILESTONE_OF_STATUS:
+            raise InvalidParameter(
+                "milestone",
+                f"filters {' or '.join(table.MILESTONE_OF_STATUS)} orders only: "
+                "the table records an order's milestone only where it stopped",
+            )
+        names = [m.name for m in model.milestones]
+        if milestone not in names:
+            raise InvalidParameter(
+                "milestone", f"{milestone[:60]!r} is not a milestone of {model.name}: {', '.join(names)}"
+            )
+    return ListRequest(status, milestone, _limit(parameters.get("limit")), _start_key(parameters.get("next"), status))
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise InvalidParameter("limit", f"{raw[:20]!r} is not a whole number from 1 to {MAX_LIMIT}")
+    return int(raw)
+
+
+def encode_page_token(last_key: Mapping[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(dict(last_key), separators=(",", ":")).encode()).decode()
+
+
+def _start_key(token: str | None, status: str) -> dict[str, str] | None:
+    if token is None:
+        return None
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        key = None
+    if (
+        not isinstance(key, dict)
+        or sorted(key) != sorted(PAGE_KEY)
+        or not all(isinstance(value, str) for value in key.values())
+    ):
+        raise InvalidParameter("next", "is not a page token returned by this listing")
+    if key[table.STATUS] != status:
+        raise InvalidParameter("next", f"belongs to the listing of {key[table.STATUS]} orders, not {status}")
+    return key
+
+
+def describe_entry(item: Mapping[str, Any]) -> dict[str, Any]:
+    """One instance in a listing, from its instance item alone."""
+    status = item[table.STATUS]
+    started_by = item.get(table.STARTED_BY, {})
+    entry: dict[str, Any] = {
+        "orderId": item[table.PARTITION_KEY],
+        "status": status,
+        "since": item.get(table.STATUS_UPDATED_AT),
+        "startedAt": started_by.get(table.EVENT_TIME),
+    }
+    milestone_attribute = table.MILESTONE_OF_STATUS.get(status)
+    if milestone_attribute and milestone_attribute in item:
+        entry["milestone"] = item[milestone_attribute]
+    if table.EXECUTION_ARN in started_by:
+        entry["consoleUrl"] = console_link(started_by[table.EXECUTION_ARN])
+    return entry
+
+
+def describe_page(
+    model: Choreography, request: ListRequest, items: Sequence[Mapping[str, Any]], last_key: Mapping[str, str] | None
+) -> dict[str, Any]:
+    page: dict[str, Any] = {
+        "model": model.name,
+        "status": request.status,
+        "orders": [describe_entry(item) for item in items],
+    }
+    if request.milestone:
+        page["milestone"] = request.milestone
+    if last_key:
+        page["next"] = encode_page_token(last_key)
+    return page
