@@ -95,9 +95,11 @@ def test_every_ordering_of_an_order_converges(
         _assert_completed_once(runtime, order_model, order_id, status, read_history=number % 8 == 0)
 
 
-def test_duplicate_start_events_give_one_execution(runtime: LocalRuntime, events: EventFactory, order_id: str) -> None:
-    placed = events.event("OrderPlaced", order_id)
-    republished = events.event("OrderPlaced", order_id)  # a service publishing twice: a new event id
+def test_duplicate_start_events_give_one_execution(
+    runtime: LocalRuntime, events: EventFactory, order_model: Choreography, order_id: str
+) -> None:
+    placed = events.event(order_model.start_event, order_id)
+    republished = events.event(order_model.start_event, order_id)  # a service publishing twice: a new event id
     outcomes = [runtime.deliver(e)["outcome"] for e in (placed, placed, republished)]
     assert outcomes == ["started", "start-duplicate", "start-duplicate"]
     executions = runtime.stepfunctions.list_executions(stateMachineArn=runtime.state_machine_arn)["executions"]
@@ -147,17 +149,18 @@ def test_failure_event_fails_the_execution_at_its_milestone(
 def test_late_event_after_the_execution_failed_is_recorded(
     runtime: LocalRuntime, events: EventFactory, order_model: Choreography, order_id: str
 ) -> None:
-    placed, _payment = events.lifecycle(order_id)[:2]
+    milestone = next(m for m in order_model.milestones if m.failure)
+    placed = events.event(order_model.start_event, order_id)
     runtime.deliver(placed)
-    _wait_until_waiting(runtime, order_id, "Payment")
-    runtime.deliver(events.event("PaymentFailed", order_id))
+    _wait_until_waiting(runtime, order_id, milestone.name)
+    runtime.deliver(events.event(milestone.failure[0], order_id))
     runtime.wait_for_executions([order_id])
-    late_success = events.event("PaymentProcessed", order_id)
+    late_success = events.event(milestone.success[0], order_id)
     result = runtime.deliver(late_success)
     assert result["outcome"] == "duplicate"
-    assert result["conflicting"] is True  # the milestone was settled by PaymentFailed
-    record = runtime.items(order_id)["Payment"]
-    assert record[table.SETTLED_BY][table.EVENT_TYPE] == "PaymentFailed"
+    assert result["conflicting"] is True  # the milestone was settled by its failure event
+    record = runtime.items(order_id)[milestone.name]
+    assert record[table.SETTLED_BY][table.EVENT_TYPE] == milestone.failure[0]
     assert late_success["id"] in record[table.EVENT_IDS]
 
 
@@ -175,14 +178,12 @@ def test_duplicate_after_the_milestone_passed_changes_nothing(
 
 
 def test_common_path_makes_at_most_two_aws_calls_per_event(
-    runtime: LocalRuntime, events: EventFactory, order_id: str
+    runtime: LocalRuntime, events: EventFactory, order_model: Choreography, order_id: str
 ) -> None:
     lifecycle = events.lifecycle(order_id)
     runtime.deliver(lifecycle[0])
-    for event, milestone in zip(
-        lifecycle[1:], ["Payment", "Inventory", "Packaging", "Dispatch", "Delivery"], strict=True
-    ):
-        _wait_until_waiting(runtime, order_id, milestone)
+    for event, milestone in zip(lifecycle[1:], order_model.milestones, strict=True):
+        _wait_until_waiting(runtime, order_id, milestone.name)
         before = sum(runtime.calls.calls.values())
         assert runtime.deliver(event)["outcome"] == "delivered"
         assert sum(runtime.calls.calls.values()) - before == 2
@@ -191,45 +192,48 @@ def test_common_path_makes_at_most_two_aws_calls_per_event(
 def test_a_crash_between_write_and_send_converges_when_retried(
     runtime: LocalRuntime, events: EventFactory, order_model: Choreography, order_id: str
 ) -> None:
-    placed, payment, *rest = events.lifecycle(order_id)
+    placed, first, *rest = events.lifecycle(order_id)
     runtime.deliver(placed)
-    _wait_until_waiting(runtime, order_id, "Payment")
+    _wait_until_waiting(runtime, order_id, order_model.milestones[0].name)
     runtime.calls.inject(1.0, seed=1)  # every call now fails: the first one taken after the write crashes
     try:
         with pytest.raises((SimulatedCrash, ClientError)):
-            runtime.deliver(payment)
+            runtime.deliver(first)
     finally:
         runtime.calls.inject(0.0, seed=0)
     # Whatever got through, the platform's retry of the same event finishes the job.
-    assert runtime.deliver(payment)["outcome"] in {"delivered", "early"}
+    assert runtime.deliver(first)["outcome"] in {"delivered", "early"}
     for event in rest:
         runtime.deliver(event)
     (status,) = runtime.wait_for_executions([order_id]).values()
     _assert_completed_once(runtime, order_model, order_id, status)
 
 
-def test_crash_after_the_write_is_resent_on_retry(runtime: LocalRuntime, events: EventFactory, order_id: str) -> None:
+def test_crash_after_the_write_is_resent_on_retry(
+    runtime: LocalRuntime, events: EventFactory, order_model: Choreography, order_id: str
+) -> None:
     """The write landed and the process died before SendTaskSuccess: the retry must send, not skip."""
-    placed, payment = events.lifecycle(order_id)[:2]
+    first, second = (m.name for m in order_model.milestones[:2])
+    placed, event = events.lifecycle(order_id)[:2]
     runtime.deliver(placed)
-    _wait_until_waiting(runtime, order_id, "Payment")
+    _wait_until_waiting(runtime, order_id, first)
     runtime.calls.crash_after("UpdateItem")
     with pytest.raises(SimulatedCrash):
-        runtime.deliver(payment)
-    record = runtime.items(order_id)["Payment"]
+        runtime.deliver(event)
+    record = runtime.items(order_id)[first]
     assert record[table.SETTLED_BY][table.OUTCOME] == "success"  # recorded, never sent
-    assert runtime.deliver(payment)["outcome"] == "delivered"
+    assert runtime.deliver(event)["outcome"] == "delivered"
     assert runtime.stepfunctions.describe_execution(executionArn=runtime.execution_arn(order_id))["status"] == "RUNNING"
-    _wait_until_waiting(runtime, order_id, "Inventory")
+    _wait_until_waiting(runtime, order_id, second)
 
 
 def test_throttling_makes_the_handler_raise_for_a_platform_retry(
-    runtime: LocalRuntime, events: EventFactory, order_id: str
+    runtime: LocalRuntime, events: EventFactory, order_model: Choreography, order_id: str
 ) -> None:
     runtime.calls.inject(1.0, seed=7)
     try:
         with pytest.raises((ClientError, SimulatedCrash)):
-            runtime.deliver(events.event("OrderPlaced", order_id))
+            runtime.deliver(events.event(order_model.start_event, order_id))
     finally:
         runtime.calls.inject(0.0, seed=0)
-    assert runtime.deliver(events.event("OrderPlaced", order_id))["outcome"] in {"started", "start-duplicate"}
+    assert runtime.deliver(events.event(order_model.start_event, order_id))["outcome"] in {"started", "start-duplicate"}
