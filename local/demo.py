@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
+from cli.picture import write_picture
+from cli.render import order_view
 from lambdas.choreography.model import Choreography, load_model
+from lambdas.status.logic import NOT_STARTED
 from local.assembly import StackTemplate, ensure_synthesized, load_stacks
 from local.events import EventFactory
 from local.loadrun import run as run_workload
@@ -50,7 +55,18 @@ def _scenarios(model: Choreography) -> dict[str, Scenario]:
     return scenarios
 
 
-def run(stack: StackTemplate, model: Choreography) -> None:
+def draw(runtime: LocalRuntime, model: Choreography, orders: Mapping[str, str], out: Path) -> None:
+    """One picture of the execution graph per order, labelled, as the console would show it."""
+    print("\n  pictures:")
+    for order_id, label in orders.items():
+        title = f"{order_id} ({label}): {runtime.execution_status(order_id)}"
+        path = write_picture(
+            out / model.name / f"{order_id}.svg", runtime.definition, runtime.history(order_id), title=title
+        )
+        print(f"    {label:<20} {path}")
+
+
+def run(stack: StackTemplate, model: Choreography, out: Path) -> None:
     print(f"\n== {model.name} {model.version}: state machine generated from {MODELS_DIR.name}/")
     with LocalRuntime(stack) as runtime:
         print(describe_definition(runtime.definition))
@@ -73,6 +89,7 @@ def run(stack: StackTemplate, model: Choreography) -> None:
         )
         print(f"\nGET /orders/{sample} ->")
         print(json.dumps(json.loads(status["body"]), indent=2))
+        draw(runtime, model, orders, out)
 
 
 def workload(stack: StackTemplate, model: Choreography, args: argparse.Namespace) -> dict[str, Any]:
@@ -104,6 +121,13 @@ def workload(stack: StackTemplate, model: Choreography, args: argparse.Namespace
                 runtime.function_with_handler("lambdas.status.handler.handler"), status_request(f"/orders/{sample}")
             )["body"]
         )
+        # One order of each final state the workload reached, drawn.
+        by_state = {
+            order.expected.split(" ")[0]: order.order_id
+            for order in reversed(load.orders)
+            if order.expected != NOT_STARTED  # events without a start: no execution to draw
+        }
+        draw(runtime, model, {order_id: state.lower() for state, order_id in sorted(by_state.items())}, args.out)
     print(f"\n  {'final state':<12} {'expected':>8} {'actual':>8}")
     for state in sorted(set(report["expected"]) | set(report["actual"])):
         print(f"  {state:<12} {report['expected'].get(state, 0):>8} {report['actual'].get(state, 0):>8}")
@@ -122,10 +146,7 @@ def workload(stack: StackTemplate, model: Choreography, args: argparse.Namespace
     for reason, count in reasons.most_common(6):
         print(f"    {count:>4}  {reason}")
     print(f"  timeline of {sample}:")
-    for milestone in timeline["milestones"]:
-        print(
-            f"    {milestone['name']:<12} {milestone['state']:<14} event {milestone['eventTime']}  arrived {milestone['arrivedAt']}"
-        )
+    print(textwrap.indent(order_view(timeline), "    "))
     return report
 
 
@@ -136,6 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1, help="seed of the workload")
     parser.add_argument("--faults", type=float, default=0.0, help="share of the handlers' AWS calls that fail or crash")
     parser.add_argument("--json", help="write the workload's report to this file")
+    parser.add_argument("--out", type=Path, default=Path("demo-output"), help="folder for the pictures of orders")
     args = parser.parse_args(argv)
     if not 0 <= args.faults < 1:
         parser.error("--faults is a share between 0 and 1")
@@ -144,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     for path in sorted(MODELS_DIR.glob("*.json")):
         model = load_model(path)
         if args.model in (None, model.name):
-            run(stacks[stack_name(model)], model)
+            run(stacks[stack_name(model)], model, args.out)
             if args.orders:
                 reports[model.name] = workload(stacks[stack_name(model)], model, args)
     if args.json:

@@ -22,10 +22,10 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from local.runtime import LocalFunction, LocalRuntime
+from local.runtime import LOCAL_ENVIRONMENT, LocalFunction, LocalRuntime
 
-# moto's customary credentials: what a shell pointed at the local runtime exports.
-LOCAL_CREDENTIALS = {"testing": "testing"}
+# The local runtime's own credentials: what its handlers, and a shell pointed at it, sign with.
+LOCAL_CREDENTIALS = {LOCAL_ENVIRONMENT["AWS_ACCESS_KEY_ID"]: LOCAL_ENVIRONMENT["AWS_SECRET_ACCESS_KEY"]}
 SERVICE = "lambda"
 CLOCK_SKEW = timedelta(minutes=15)  # AWS refuses signatures older or newer than this
 AUTHORIZATION = re.compile(

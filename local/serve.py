@@ -11,6 +11,7 @@ import time
 
 from lambdas.choreography.model import load_model
 from local.assembly import ensure_synthesized, load_stacks
+from local.gateway import LOCAL_CREDENTIALS, serve_status
 from local.runtime import LocalRuntime
 from stacks.app_builder import MODELS_DIR
 from stacks.monitor_stack import stack_name
@@ -19,7 +20,8 @@ from stacks.monitor_stack import stack_name
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m local.serve", description=__doc__)
     parser.add_argument("--model", default="order-fulfillment", help="the model's name")
-    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--port", type=int, default=5000, help="the AWS endpoint's port")
+    parser.add_argument("--status-port", type=int, default=0, help="the status URL's port (default: any free one)")
     parser.add_argument("--seconds", type=float, default=0, help="stop after this long (0: run until interrupted)")
     args = parser.parse_args(argv)
     models = {model.name: model for model in map(load_model, sorted(MODELS_DIR.glob("*.json")))}
@@ -27,12 +29,18 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--model: {args.model!r} is not one of {sorted(models)}")
     model = models[args.model]
     stacks = {stack.name: stack for stack in load_stacks(ensure_synthesized())}
-    with LocalRuntime(stacks[stack_name(model)], port=args.port) as runtime:
+    with (
+        LocalRuntime(stacks[stack_name(model)], port=args.port) as runtime,
+        serve_status(runtime, args.status_port) as status_url,
+    ):
         endpoint = f"http://127.0.0.1:{args.port}"
         source = model.events[model.start_event].source
+        (key, secret), *_ = LOCAL_CREDENTIALS.items()
         print(f"{model.name} serving at {endpoint} (region us-east-1, any credentials)")
         print(f"  bus {runtime.platform.bus_name}, table {runtime.table_name}")
         print(f"  state machine {runtime.state_machine_arn}")
+        print(f"  status URL {status_url} (IAM auth: sign with AWS_ACCESS_KEY_ID={key} AWS_SECRET_ACCESS_KEY={secret})")
+        print(f"  try: python -m cli --url {status_url} list --status RUNNING")
         print(
             f"  try: aws --endpoint-url {endpoint} --region us-east-1 events put-events --entries "
             f'\'[{{"EventBusName":"{runtime.platform.bus_name}","Source":"{source}",'

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from lambdas.choreography.model import Choreography
+from stacks.asl import COMPLETED_STATE
 from stacks.packaging import PROJECT_ROOT
 
 
@@ -26,6 +27,8 @@ def test_demo_prints_the_machine_and_settles_every_scenario(return_model: Choreo
             "4",
             "--json",
             str(report_path),
+            "--out",
+            str(tmp_path / "pictures"),
         ],
         cwd=PROJECT_ROOT,
         capture_output=True,
@@ -41,8 +44,12 @@ def test_demo_prints_the_machine_and_settles_every_scenario(return_model: Choreo
     assert len(rows) == 5
     assert all(" SUCCEEDED " in rows[f"DEMO-{n}"] for n in (1, 2, 3))
     assert all(" FAILED " in rows[f"DEMO-{n}"] for n in (4, 5))
-    assert " > ".join([*names, "Completed"]) in rows["DEMO-1"]
+    assert " > ".join([*names, COMPLETED_STATE]) in rows["DEMO-1"]
     assert '"status": "COMPLETED"' in out
+    pictures = sorted((tmp_path / "pictures" / return_model.name).glob("*.svg"))
+    assert {p.stem for p in pictures} >= {f"DEMO-{n}" for n in range(1, 6)}
+    assert len(pictures) > 5  # and one per final state the workload reached
+    assert all(str(p) in out for p in pictures)
     report = json.loads(report_path.read_text())
     for key in (
         "orders",

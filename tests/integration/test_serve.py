@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
 import textwrap
 
+from lambdas.choreography import table
 from lambdas.choreography.model import Choreography
 from local.events import EventFactory
 from stacks.packaging import PROJECT_ROOT
@@ -30,9 +32,13 @@ CLIENT = textwrap.dedent(
         time.sleep(0.3)
     machine = sfn.list_state_machines()["stateMachines"][0]["stateMachineArn"]
     arn = machine.replace(":stateMachine:", ":execution:") + ":" + name
-    for _ in range(300):
-        status = sfn.describe_execution(executionArn=arn)["status"]
-        if status != "RUNNING":
+    status = "NOT STARTED"
+    for _ in range(600):  # the server handles events as it pumps them, a little after they were put
+        try:
+            status = sfn.describe_execution(executionArn=arn)["status"]
+        except sfn.exceptions.ExecutionDoesNotExist:
+            pass
+        if status not in ("NOT STARTED", "RUNNING"):
             break
         time.sleep(0.1)
     print(status)
@@ -47,9 +53,21 @@ def _free_port() -> int:
 
 
 def test_events_put_through_the_endpoint_complete_an_order(order_model: Choreography) -> None:
-    port = _free_port()
+    port, status_port = _free_port(), _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "local.serve", "--model", order_model.name, "--port", str(port), "--seconds", "90"],
+        [
+            sys.executable,
+            "-m",
+            "local.serve",
+            "--model",
+            order_model.name,
+            "--port",
+            str(port),
+            "--status-port",
+            str(status_port),
+            "--seconds",
+            "90",
+        ],
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -76,7 +94,19 @@ def test_events_put_through_the_endpoint_complete_an_order(order_model: Choreogr
             check=False,
         )
         assert client.stdout.strip().splitlines()[-1:] == ["SUCCEEDED"], client.stderr[-2000:]
+        status = subprocess.run(
+            [sys.executable, "-m", "cli", "--url", f"http://127.0.0.1:{status_port}/", "--json", "status", "SERVE-1"],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert status.returncode == 0, status.stderr[-2000:]
+        assert json.loads(status.stdout)["status"] == table.COMPLETED
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=30)
     assert f"serving at http://127.0.0.1:{port}" in output
+    assert f"status URL http://127.0.0.1:{status_port}/" in output

@@ -1,0 +1,75 @@
+"""Calls to the status function's URL, signed with Signature Version 4 as its AWS_IAM auth requires."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from typing import Any
+from urllib.parse import quote, urlencode, urljoin, urlsplit
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+
+FUNCTION_URL_HOST = re.compile(r"^[a-z0-9]+\.lambda-url\.(?P<region>[a-z0-9-]+)\.on\.aws$")
+
+
+class StatusError(RuntimeError):
+    """The status URL refused a request: the HTTP status and the function's message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+
+
+class StatusClient:
+    def __init__(self, url: str, credentials: Any, region: str, timeout_s: float = 30.0) -> None:
+        """credentials: botocore credentials (a session's get_credentials()); region: the URL's region
+        when it is a Lambda Function URL, else this one."""
+        self.url = url if url.endswith("/") else f"{url}/"
+        host = urlsplit(self.url).hostname or ""
+        match = FUNCTION_URL_HOST.match(host)
+        self.region = match["region"] if match else region
+        self.credentials = credentials
+        self.timeout_s = timeout_s
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        return self.get(f"orders/{quote(order_id, safe='')}")
+
+    def orders(
+        self, status: str, milestone: str | None = None, limit: int | None = None, next_token: str | None = None
+    ) -> dict[str, Any]:
+        parameters = {"status": status, "milestone": milestone, "limit": limit, "next": next_token}
+        return self.get("orders", {name: str(value) for name, value in parameters.items() if value is not None})
+
+    def get(self, path: str, parameters: dict[str, str] | None = None) -> dict[str, Any]:
+        url = urljoin(self.url, path) + (f"?{urlencode(sorted(parameters.items()))}" if parameters else "")
+        request = AWSRequest(method="GET", url=url)
+        SigV4Auth(self.credentials.get_frozen_credentials(), "lambda", self.region).add_auth(request)
+        prepared = urllib.request.Request(url, headers=dict(request.headers.items()), method="GET")
+        try:
+            with urllib.request.urlopen(prepared, timeout=self.timeout_s) as response:
+                body: dict[str, Any] = json.loads(response.read())
+                return body
+        except urllib.error.HTTPError as error:
+            raise StatusError(error.code, _message(error.read())) from None
+
+
+def _message(payload: bytes) -> str:
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return payload.decode(errors="replace")[:500]
+    if isinstance(body, dict):
+        return str(body.get("message") or body.get("Message") or body)
+    return str(body)
+
+
+def status_url_of_stack(cloudformation: Any, stack_name: str) -> str:
+    """The StatusUrl output of a deployed monitor stack."""
+    stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    for output in stacks[0].get("Outputs", []):
+        if output["OutputKey"] == "StatusUrl":
+            return str(output["OutputValue"])
+    raise LookupError(f"stack {stack_name} has no StatusUrl output: is it a choreography monitor stack?")

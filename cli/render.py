@@ -1,0 +1,61 @@
+"""The status function's answers as tables a person can read at a glance."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in headers]] + [["-" if v is None else str(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
+
+
+def headline(order: dict[str, Any]) -> str:
+    status = order["status"]
+    where = {
+        "RUNNING": f"awaiting {order.get('awaiting')}",
+        "STUCK": f"stuck at {order.get('stuckAt')}",
+        "FAILED": f"failed at {order.get('failedAt')}",
+    }.get(status)
+    since = f" since {order['since']}" if order.get("since") else ""
+    return f"{order['orderId']}: {status}{f', {where}' if where else ''}{since}"
+
+
+def order_view(order: dict[str, Any]) -> str:
+    lines = [
+        headline(order),
+        f"model {order['model']} {order['modelVersion']}, started {order.get('startedAt') or '-'}",
+    ]
+    if order.get("consoleUrl"):
+        lines.append(f"console {order['consoleUrl']}")
+    rows = [
+        (
+            m["name"],
+            m["state"],
+            m["event"],
+            m["eventTime"],
+            m["arrivedAt"],
+            None if m["durationSeconds"] is None else f"{m['durationSeconds']:g} s",
+            len(m["eventIds"]) or None,
+            m["duplicates"] or None,
+        )
+        for m in order["milestones"]
+    ]
+    lines += ["", table(("milestone", "state", "event", "event time", "arrived", "took", "ids", "duplicates"), rows)]
+    return "\n".join(lines)
+
+
+def listing_view(page: dict[str, Any]) -> str:
+    rows = [(o["orderId"], o["status"], o.get("milestone"), o["since"], o["startedAt"]) for o in page["orders"]]
+    lines = [
+        f"{page['model']}: {len(rows)} {page['status']} order(s)"
+        + (f" at {page['milestone']}" if page.get("milestone") else "")
+        + ", newest first",
+    ]
+    if rows:
+        lines.append(table(("order", "status", "milestone", "since", "started"), rows))
+    if page.get("next"):
+        lines.append(f"more: --next {page['next']}")
+    return "\n".join(lines)
