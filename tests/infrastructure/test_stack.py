@@ -152,6 +152,10 @@ def test_status_function_url_requires_iam(template: Template, order_stack: Stack
     template.has_resource_properties(
         "AWS::Lambda::Url", {"AuthType": "AWS_IAM", "TargetFunctionArn": {"Fn::GetAtt": [status_id, "Arn"]}}
     )
+    # No resource policy opens the URL: only identities whose own policies allow lambda:InvokeFunctionUrl
+    # get through, every other caller gets 403.
+    permissions = [p for _, p in order_stack.of_type("AWS::Lambda::Permission")]
+    assert not [p for p in permissions if p["Action"] == "lambda:InvokeFunctionUrl"]
 
 
 def test_queues_are_encrypted_tls_only_and_keep_14_days(template: Template, order_stack: StackTemplate) -> None:
