@@ -8,8 +8,9 @@ export CDK_DISABLE_VERSION_CHECK := true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 DEMO_ARGS ?=
 SERVE_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: setup test lint synth deploy demo serve clean
+.PHONY: setup test lint synth deploy demo serve bench clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -41,6 +42,9 @@ demo: synth
 
 serve: synth
 	$(BIN)/python -m local.serve $(SERVE_ARGS)
+
+bench: synth
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache

@@ -145,6 +145,8 @@ class ChoreographyMonitorStack(Stack):
         CfnOutput(self, "StatusUrl", value=status_url.url)
         CfnOutput(self, "TableName", value=state.table.table_name)
         CfnOutput(self, "QuarantineQueueUrl", value=quarantine.queue_url)
+        CfnOutput(self, "RuleDeadLettersUrl", value=rule_dead_letters.queue_url)
+        CfnOutput(self, "CorrelatorDeadLettersUrl", value=correlator_dead_letters.queue_url)
 
         acknowledge_findings(
             workflow=workflow,

@@ -183,7 +183,15 @@ def test_queues_are_encrypted_tls_only_and_keep_14_days(template: Template, orde
 
 def test_outputs_name_what_a_user_needs(template: Template) -> None:
     outputs = template.to_json()["Outputs"]
-    for name in ("BusName", "StateMachineArn", "StatusUrl", "TableName", "QuarantineQueueUrl"):
+    for name in (
+        "BusName",
+        "StateMachineArn",
+        "StatusUrl",
+        "TableName",
+        "QuarantineQueueUrl",
+        "RuleDeadLettersUrl",
+        "CorrelatorDeadLettersUrl",
+    ):
         assert name in outputs, name
     assert outputs["StatusUrl"]["Value"]["Fn::GetAtt"][1] == "FunctionUrl"
 
