@@ -3,12 +3,16 @@ only description of the system (state machine definitions, tables, queues, rules
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lambdas.choreography.model import Choreography
+from stacks.asl import build_definition
 from stacks.packaging import PROJECT_ROOT
 
 DEFAULT_OUTDIR = PROJECT_ROOT / "cdk.out"
@@ -78,6 +82,18 @@ class StackTemplate:
         """Where cdk.out holds a function's code, as staged for deployment."""
         key = function_properties["Code"]["S3Key"]
         return self.outdir / f"asset.{key.split('.')[0]}"
+
+
+def with_slas(stack: StackTemplate, model: Choreography, sla_seconds: int) -> StackTemplate:
+    """The same stack with every milestone's SLA set to `sla_seconds`, its definition generated from the
+    model as synthesis does: a local run cannot wait hours for an order to be late."""
+    hurried = dataclasses.replace(
+        model, milestones=tuple(dataclasses.replace(m, sla_seconds=sla_seconds) for m in model.milestones)
+    )
+    template = copy.deepcopy(dict(stack.template))
+    logical_id, _ = stack.one_of_type("AWS::StepFunctions::StateMachine")
+    template["Resources"][logical_id]["Properties"]["DefinitionString"] = json.dumps(build_definition(hurried))
+    return StackTemplate(stack.name, template, stack.outdir)
 
 
 def load_stacks(outdir: Path = DEFAULT_OUTDIR) -> list[StackTemplate]:

@@ -4,7 +4,9 @@ asynchronous invocations with retries, then hands a failing event to the functio
 moto matches events against the rules' patterns (and applies input transformers) itself, but cannot
 invoke a Lambda target without Docker. So each rule is created on moto's bus as the template defines it,
 with its Lambda target replaced by a delivery queue; `pump` hands what the queues received to the real
-handler, as Lambda's asynchronous invocation would.
+handler, as Lambda's asynchronous invocation would. An SNS topic target (the alerts) becomes a queue too,
+holding what the topic's subscribers would receive. The bus's archive is created as the template
+defines it, so a replay of it goes through the same rules.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class LocalPlatform:
         self.runtime = runtime
         self.events = runtime.session_client("events")
         self.routes: list[Route] = []
+        self.notifications: dict[str, str] = {}  # rule -> the queue standing for its SNS topic target
         self.bus_name = ""
         self.failed_deliveries = 0
 
@@ -49,7 +52,6 @@ class LocalPlatform:
                 State=rule.get("State", "ENABLED"),
             )
             for number, target in enumerate(rule.get("Targets", [])):
-                function = self._function_of(target["Arn"])
                 queue_url = self.runtime.sqs.create_queue(QueueName=f"local-{rule_id}-{number}")["QueueUrl"]
                 queue_arn = self.runtime.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
                     "Attributes"
@@ -58,7 +60,30 @@ class LocalPlatform:
                 self.events.put_targets(
                     Rule=rule_id, EventBusName=self.bus_name, Targets=[{"Id": f"t{number}", "Arn": queue_arn, **kept}]
                 )
-                self.routes.append(Route(rule_id, function, queue_url))
+                if self._is_topic(target["Arn"]):
+                    self.notifications[rule_id] = queue_url
+                else:
+                    self.routes.append(Route(rule_id, self._function_of(target["Arn"]), queue_url))
+        for _, archive in self.runtime.stack.of_type("AWS::Events::Archive"):
+            self.events.create_archive(
+                ArchiveName=archive["ArchiveName"],
+                EventSourceArn=self.bus_arn,
+                EventPattern=json.dumps(archive.get("EventPattern", {})),
+                RetentionDays=archive.get("RetentionDays", 0),
+            )
+
+    @property
+    def bus_arn(self) -> str:
+        return str(self.events.describe_event_bus(Name=self.bus_name)["Arn"])
+
+    def _is_topic(self, arn: Any) -> bool:
+        referenced = arn.get("Ref") if isinstance(arn, Mapping) else None
+        return isinstance(referenced, str) and self.runtime.stack.resources[referenced]["Type"] == "AWS::SNS::Topic"
+
+    def notices(self, rule_prefix: str) -> list[dict[str, Any]]:
+        """Drain what the topic behind a rule (found by its logical id's prefix) would have sent."""
+        rule_id = next(rule for rule in self.notifications if rule.startswith(rule_prefix))
+        return self.runtime.drain(self.notifications[rule_id])
 
     def _function_of(self, arn: Any) -> LocalFunction:
         logical_id = arn["Fn::GetAtt"][0] if isinstance(arn, Mapping) else str(arn)

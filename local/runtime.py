@@ -189,6 +189,8 @@ class LocalRuntime:
         self.table_name = name
 
     def _create_state_machine(self) -> None:
+        bus_id, bus = self.stack.one_of_type("AWS::Events::EventBus")
+        self.names[bus_id] = bus["Name"]  # the definition names the bus, which the platform creates
         logical_id, properties = self.stack.one_of_type("AWS::StepFunctions::StateMachine")
         definition: str = properties["DefinitionString"]
         for key, value in properties.get("DefinitionSubstitutions", {}).items():
@@ -330,16 +332,19 @@ class LocalRuntime:
         return StatusStore(self.dynamodb, self.table_name).instance_records(instance_id)
 
     def queue_messages(self, logical_id: str) -> list[dict[str, Any]]:
-        """Drain a queue and return its message bodies."""
+        """Drain one of the stack's queues and return its message bodies."""
+        return self.drain(self.names[logical_id])
+
+    def drain(self, queue_url: str) -> list[dict[str, Any]]:
         bodies: list[dict[str, Any]] = []
         while True:
-            response = self.sqs.receive_message(QueueUrl=self.names[logical_id], MaxNumberOfMessages=10)
+            response = self.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
             messages = response.get("Messages", [])
             if not messages:
                 return bodies
             for message in messages:
                 bodies.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.names[logical_id], ReceiptHandle=message["ReceiptHandle"])
+                self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
     @staticmethod
     def _restore_environment(before: Mapping[str, str]) -> None:

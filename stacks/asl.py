@@ -6,8 +6,14 @@ DynamoDB integration and waits (`.waitForTaskToken`); the correlator sends the o
 arrives. The write is conditional on no event being recorded yet: if the event came first, the write
 fails and a Catch routes on without waiting (through one check state when the milestone can fail).
 
-The table name is left as the substitution `${TableName}`: CloudFormation fills it in on deploy, and
-the local runtime does the same from the template.
+A milestone that outlives its SLA does not fail the order: the wait times out into "{M} stuck", which
+marks the milestone's item STUCK (so the status index lists it), then "{M}: {stuck event}" publishes the
+model's stuck event on the bus, and "{M} awaited late" waits again; a late event completes the order as
+usual. When the milestone has been stuck as many times as the model allows, "{M} timed out" ends it in
+the failed branch. None of these states is entered on the happy path.
+
+The table and bus names are left as the substitutions `${TableName}` and `${BusName}`: CloudFormation
+fills them in on deploy, and the local runtime does the same from the template.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ from lambdas.choreography import table
 from lambdas.choreography.model import SUCCESS, Choreography, Milestone
 
 TABLE_NAME = "${TableName}"
+BUS_NAME = "${BusName}"
 UPDATE_ITEM = "arn:aws:states:::aws-sdk:dynamodb:updateItem"
+PUT_EVENTS = "arn:aws:states:::events:putEvents"
 CONDITION_FAILED = "DynamoDb.ConditionalCheckFailedException"
 TIMEOUT = "States.Timeout"
 COMPLETED_STATE = "Completed"
@@ -51,6 +59,22 @@ def arrived_early_state(milestone: Milestone) -> str:
     return f"{milestone.name} arrived early"
 
 
+def stuck_state(milestone: Milestone) -> str:
+    return f"{milestone.name} stuck"
+
+
+def notify_stuck_state(model: Choreography, milestone: Milestone) -> str:
+    return f"{milestone.name}: {model.stuck_event}"
+
+
+def late_wait_state(milestone: Milestone) -> str:
+    return f"{milestone.name} awaited late"
+
+
+def timed_out_state(milestone: Milestone) -> str:
+    return f"{milestone.name} timed out"
+
+
 def build_definition(model: Choreography) -> dict[str, Any]:
     states: dict[str, Any] = {}
     names = [milestone.name for milestone in model.milestones]
@@ -60,6 +84,10 @@ def build_definition(model: Choreography) -> dict[str, Any]:
         if milestone.failure:
             states[arrived_early_state(milestone)] = _check_early_outcome(milestone, next_state)
         states[failed_state(milestone)] = _record_failure(milestone)
+        states[stuck_state(milestone)] = _mark_stuck(milestone, notify_stuck_state(model, milestone))
+        states[notify_stuck_state(model, milestone)] = _publish_stuck(model, milestone)
+        states[late_wait_state(milestone)] = _await_milestone(milestone, next_state, late=True)
+        states[timed_out_state(milestone)] = _record_timeout(milestone)
     states[COMPLETED_STATE] = _record_status(table.COMPLETED, end=True)
     states[FAILED_STATE] = {"Type": "Fail", "Error": FAILURE_ERROR, "CausePath": "$.failed.milestone"}
     return {
@@ -73,7 +101,7 @@ def _key(sort_key: str) -> dict[str, Any]:
     return {table.PARTITION_KEY: {"S.$": "$.id"}, table.SORT_KEY: {"S": sort_key}}
 
 
-def _await_milestone(milestone: Milestone, next_state: str) -> dict[str, Any]:
+def _await_milestone(milestone: Milestone, next_state: str, *, late: bool = False) -> dict[str, Any]:
     early_next = arrived_early_state(milestone) if milestone.failure else next_state
     catches: list[dict[str, Any]] = []
     if milestone.failure:
@@ -82,17 +110,22 @@ def _await_milestone(milestone: Milestone, next_state: str) -> dict[str, Any]:
         )
     catches += [
         {"ErrorEquals": [CONDITION_FAILED], "ResultPath": f"$.milestones.{milestone.name}", "Next": early_next},
-        {"ErrorEquals": [TIMEOUT], "ResultPath": "$.failure", "Next": failed_state(milestone)},
+        {"ErrorEquals": [TIMEOUT], "ResultPath": "$.failure", "Next": stuck_state(milestone)},
     ]
     return {
         "Type": "Task",
-        "Comment": f"Waits for {' or '.join(milestone.success + milestone.failure)}.",
+        "Comment": (
+            f"Waits again for {' or '.join(milestone.success + milestone.failure)}, past its SLA."
+            if late
+            else f"Waits for {' or '.join(milestone.success + milestone.failure)}."
+        ),
         "Resource": f"{UPDATE_ITEM}.waitForTaskToken",
         "Parameters": {
             "TableName": TABLE_NAME,
             "Key": _key(milestone.name),
+            # waitingSince keeps the first wait's time: a late wait is still the same wait.
             "UpdateExpression": (
-                f"SET {table.TASK_TOKEN} = :token, {table.WAITING_SINCE} = :now, "
+                f"SET {table.TASK_TOKEN} = :token, {table.WAITING_SINCE} = if_not_exists({table.WAITING_SINCE}, :now), "
                 f"{table.TTL_ATTRIBUTE} = if_not_exists({table.TTL_ATTRIBUTE}, :expires)"
             ),
             "ConditionExpression": f"attribute_not_exists({table.SETTLED_BY})",
@@ -107,6 +140,102 @@ def _await_milestone(milestone: Milestone, next_state: str) -> dict[str, Any]:
         "Retry": RETRY_TRANSIENT,
         "Catch": catches,
         "Next": next_state,
+    }
+
+
+def _mark_stuck(milestone: Milestone, next_state: str) -> dict[str, Any]:
+    """Count the escalation and list the milestone as STUCK, unless its event has come meanwhile or the
+    escalations ran out (both fail the condition; "timed out" tells them apart)."""
+    return {
+        "Type": "Task",
+        "Comment": f"{milestone.name} outlived its SLA of {milestone.sla_seconds} s: marks it STUCK.",
+        "Resource": UPDATE_ITEM,
+        "Parameters": {
+            "TableName": TABLE_NAME,
+            "Key": _key(milestone.name),
+            "UpdateExpression": (
+                f"SET #status = :stuck, {table.STATUS_UPDATED_AT} = if_not_exists({table.STATUS_UPDATED_AT}, :now), "
+                f"{table.EXECUTION_ARN} = :execution ADD {table.ESCALATIONS} :one"
+            ),
+            "ConditionExpression": (
+                f"attribute_not_exists({table.SETTLED_BY}) AND "
+                f"(attribute_not_exists({table.ESCALATIONS}) OR {table.ESCALATIONS} < :limit)"
+            ),
+            "ExpressionAttributeNames": {"#status": table.STATUS},
+            "ExpressionAttributeValues": {
+                ":stuck": {"S": table.STUCK},
+                ":now": {"S.$": "$$.State.EnteredTime"},
+                ":execution": {"S.$": "$$.Execution.Id"},
+                ":one": {"N": "1"},
+                ":limit": {"N": str(milestone.escalations)},
+            },
+            "ReturnValues": "ALL_NEW",
+        },
+        "ResultSelector": {
+            "waitingSince.$": f"$.Attributes.{table.WAITING_SINCE}.S",
+            "stuckSince.$": f"$.Attributes.{table.STATUS_UPDATED_AT}.S",
+            "escalation.$": f"$.Attributes.{table.ESCALATIONS}.N",
+        },
+        "ResultPath": "$.stuck",
+        "Retry": RETRY_TRANSIENT,
+        "Catch": [{"ErrorEquals": [CONDITION_FAILED], "ResultPath": None, "Next": timed_out_state(milestone)}],
+        "Next": next_state,
+    }
+
+
+def _publish_stuck(model: Choreography, milestone: Milestone) -> dict[str, Any]:
+    return {
+        "Type": "Task",
+        "Comment": f"Tells whoever listens on the bus that {milestone.name} is late.",
+        "Resource": PUT_EVENTS,
+        "Parameters": {
+            "Entries": [
+                {
+                    "EventBusName": BUS_NAME,
+                    "Source": model.monitor_source,
+                    "DetailType": model.stuck_event,
+                    "Detail": {
+                        # Named as the services name it (e.g. orderId), so consumers join on the same key.
+                        f"{model.correlation_path[-1]}.$": "$.id",
+                        "model": model.name,
+                        "milestone": milestone.name,
+                        "waitingSince.$": "$.stuck.waitingSince",
+                        "stuckSince.$": "$.stuck.stuckSince",
+                        "slaSeconds": milestone.sla_seconds,
+                        "escalation.$": "States.StringToJson($.stuck.escalation)",
+                        "escalations": milestone.escalations,
+                        "executionArn.$": "$$.Execution.Id",
+                    },
+                }
+            ]
+        },
+        "ResultPath": None,
+        "Retry": [{"ErrorEquals": ["States.TaskFailed"], "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2.0}],
+        # The STUCK mark is already in the table: a notice that cannot be sent must not stop the wait.
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.notice", "Next": late_wait_state(milestone)}],
+        "Next": late_wait_state(milestone),
+    }
+
+
+def _record_timeout(milestone: Milestone) -> dict[str, Any]:
+    """Out of escalations: take the milestone off the STUCK list and fail the instance, unless the event
+    arrived after all (then the late wait finds it and goes on)."""
+    return {
+        "Type": "Task",
+        "Comment": f"{milestone.name} stayed stuck {milestone.escalations} times: the instance fails.",
+        "Resource": UPDATE_ITEM,
+        "Parameters": {
+            "TableName": TABLE_NAME,
+            "Key": _key(milestone.name),
+            "UpdateExpression": f"SET {table.TIMED_OUT_AT} = :now REMOVE #status, {table.STATUS_UPDATED_AT}",
+            "ConditionExpression": f"attribute_not_exists({table.SETTLED_BY})",
+            "ExpressionAttributeNames": {"#status": table.STATUS},
+            "ExpressionAttributeValues": {":now": {"S.$": "$$.State.EnteredTime"}},
+        },
+        "ResultPath": None,
+        "Retry": RETRY_TRANSIENT,
+        "Catch": [{"ErrorEquals": [CONDITION_FAILED], "ResultPath": None, "Next": late_wait_state(milestone)}],
+        "Next": failed_state(milestone),
     }
 
 

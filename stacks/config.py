@@ -10,6 +10,7 @@ from constructs import Construct
 
 CONTEXT_KEY = "choreography-monitor"
 ACCOUNT_ID = "^[0-9]{12}$"
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
 class SettingsError(ValueError):
@@ -23,11 +24,13 @@ class MonitorSettings:
     allowed_accounts: tuple[str, ...] = ()  # besides the deploying account, who may put events on the bus
     retention_days: int = 90  # how long the table keeps an instance's records (its TTL)
     state_machine_log_level: str = "ERROR"
+    alert_emails: tuple[str, ...] = ()  # subscribed to the alerts topic (each confirms by e-mail)
+    archive_retention_days: int = 30  # how long the bus's archive keeps events for a replay
 
     @classmethod
     def from_context(cls, scope: Construct) -> MonitorSettings:
         raw: dict[str, Any] = scope.node.try_get_context(CONTEXT_KEY) or {}
-        known = {"allowedAccounts", "retentionDays", "stateMachineLogLevel"}
+        known = {"allowedAccounts", "retentionDays", "stateMachineLogLevel", "alertEmails", "archiveRetentionDays"}
         unknown = sorted(set(raw) - known)
         if unknown:
             raise SettingsError(f"cdk.json context {CONTEXT_KEY}: unknown setting(s) {unknown}; known: {sorted(known)}")
@@ -42,10 +45,16 @@ class MonitorSettings:
             raise SettingsError(
                 f"cdk.json context {CONTEXT_KEY}.stateMachineLogLevel: {level!r} is not ALL, ERROR, FATAL or OFF"
             )
+        emails = tuple(str(address) for address in raw.get("alertEmails", ()))
+        for address in emails:
+            if not re.match(EMAIL, address):
+                raise SettingsError(f"cdk.json context {CONTEXT_KEY}.alertEmails: {address!r} is not an e-mail address")
         return cls(
             allowed_accounts=accounts,
             retention_days=_positive(raw, "retentionDays", cls.retention_days),
             state_machine_log_level=level,
+            alert_emails=emails,
+            archive_retention_days=_positive(raw, "archiveRetentionDays", cls.archive_retention_days),
         )
 
 

@@ -14,6 +14,7 @@ from constructs import Construct
 from lambdas.choreography import table as layout
 from lambdas.choreography.model import Choreography
 from stacks.config import MonitorSettings
+from stacks.constructs.alerting import Alerting
 from stacks.constructs.event_bus import MonitorBus
 from stacks.constructs.functions import MonitorFunction
 from stacks.constructs.queues import durable_queue
@@ -45,7 +46,7 @@ class ChoreographyMonitorStack(Stack):
         bus = MonitorBus(self, "Events", bus_name=f"{model.name}-events", allowed_accounts=settings.allowed_accounts)
         state = StateTable(self, "State")
         workflow = ChoreographyWorkflow(
-            self, "Workflow", model=model, table=state.table, log_level=settings.state_machine_log_level
+            self, "Workflow", model=model, table=state.table, bus=bus.bus, log_level=settings.state_machine_log_level
         )
         rule_dead_letters = durable_queue(self, "RuleDeadLetters")
         correlator_dead_letters = durable_queue(self, "CorrelatorDeadLetters")
@@ -59,13 +60,14 @@ class ChoreographyMonitorStack(Stack):
             compatible_architectures=[lambda_.Architecture.ARM_64],
             description="Powertools for AWS Lambda and jsonschema, arm64 wheels",
         )
+        correlator_service = f"{model.name}-correlator"
         correlator = MonitorFunction(
             self,
             "Correlator",
             handler="lambdas.correlator.handler.handler",
             code=code,
             dependencies=dependencies,
-            service=f"{model.name}-correlator",
+            service=correlator_service,
             namespace=NAMESPACE,
             environment={
                 "TABLE_NAME": state.table.table_name,
@@ -121,7 +123,12 @@ class ChoreographyMonitorStack(Stack):
         workflow.state_machine.add_to_role_policy(
             iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[table_arn])
         )
-        correlator.role.add_to_policy(iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[table_arn]))
+        workflow.state_machine.add_to_role_policy(
+            iam.PolicyStatement(actions=["events:PutEvents"], resources=[bus.bus.event_bus_arn])
+        )
+        correlator.role.add_to_policy(
+            iam.PolicyStatement(actions=["dynamodb:UpdateItem", "dynamodb:BatchGetItem"], resources=[table_arn])
+        )
         correlator.role.add_to_policy(
             iam.PolicyStatement(
                 actions=["states:StartExecution", "states:SendTaskSuccess", "states:SendTaskFailure"],
@@ -140,7 +147,38 @@ class ChoreographyMonitorStack(Stack):
             )
         )
 
+        alerting = Alerting(
+            self,
+            "Alerting",
+            model=model,
+            bus=bus.bus,
+            state_machine=workflow.state_machine,
+            correlator=correlator.function,
+            namespace=NAMESPACE,
+            correlator_service=correlator_service,
+            dead_letter_queues={
+                "RuleDeadLetters": rule_dead_letters,
+                "CorrelatorDeadLetters": correlator_dead_letters,
+                "Quarantine": quarantine,
+            },
+            quarantine=quarantine,
+            rule_dead_letters=rule_dead_letters,
+            emails=settings.alert_emails,
+        )
+        # Every service event, kept for a replay after an outage; replayed events converge like retries.
+        archive = events.Archive(
+            self,
+            "Archive",
+            source_event_bus=bus.bus,
+            archive_name=f"{model.name}-events"[:48],
+            description=f"{model.name}: the services' events, for replay",
+            event_pattern=events.EventPattern(source=list(model.sources)),
+            retention=Duration.days(settings.archive_retention_days),
+        )
+
         CfnOutput(self, "BusName", value=bus.bus.event_bus_name)
+        CfnOutput(self, "ArchiveName", value=archive.archive_name)
+        CfnOutput(self, "AlertsTopicArn", value=alerting.topic.topic_arn)
         CfnOutput(self, "StateMachineArn", value=workflow.state_machine.state_machine_arn)
         CfnOutput(self, "StatusUrl", value=status_url.url)
         CfnOutput(self, "TableName", value=state.table.table_name)

@@ -19,6 +19,7 @@ from jsonschema.exceptions import SchemaError, ValidationError, best_match
 MODEL_SCHEMA_PATH = Path(__file__).with_name("model.schema.json")
 SUCCESS = "success"
 FAILURE = "failure"
+DEFAULT_ESCALATIONS = 3
 
 
 class ModelError(ValueError):
@@ -50,6 +51,7 @@ class Milestone:
     sla_seconds: int
     success: tuple[str, ...]
     failure: tuple[str, ...]
+    escalations: int = DEFAULT_ESCALATIONS  # OrderStuck events before the instance fails as timed out
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,13 @@ class Choreography:
     start_event: str
     milestones: tuple[Milestone, ...]
     events: Mapping[str, EventType]
+    stuck_event: str = "InstanceStuck"  # the detail-type the monitor publishes when a milestone outlives its SLA
+    stuck_source: str = ""  # that event's source; empty: choreography-monitor.<name>
+
+    @property
+    def monitor_source(self) -> str:
+        """The source of the events the monitor itself publishes (never routed back to the correlator)."""
+        return self.stuck_source or f"choreography-monitor.{self.name}"
 
     @property
     def correlation_path(self) -> tuple[str, ...]:
@@ -108,6 +117,8 @@ def load_model(path: Path | str) -> Choreography:
 def parse_model(document: Any, source: str = "<model>") -> Choreography:
     _check_against_format(document, source)
     _check_references(document, source)
+    stuck = document.get("stuck", {})
+    escalations = stuck.get("escalations", DEFAULT_ESCALATIONS)
     return Choreography(
         name=document["name"],
         version=document["version"],
@@ -119,6 +130,7 @@ def parse_model(document: Any, source: str = "<model>") -> Choreography:
                 sla_seconds=item["slaSeconds"],
                 success=tuple(item["success"]),
                 failure=tuple(item.get("failure", ())),
+                escalations=item.get("escalations", escalations),
             )
             for item in document["milestones"]
         ),
@@ -126,6 +138,8 @@ def parse_model(document: Any, source: str = "<model>") -> Choreography:
             name: EventType(name=name, source=item["source"], schema=item["schema"])
             for name, item in document["events"].items()
         },
+        stuck_event=stuck.get("event", Choreography.stuck_event),
+        stuck_source=stuck.get("source", ""),
     )
 
 
@@ -177,6 +191,15 @@ def _check_references(document: Mapping[str, Any], source: str) -> None:
         for outcome in (SUCCESS, FAILURE):
             for position, name in enumerate(milestone.get(outcome, [])):
                 use(name, f"milestones[{index}].{outcome}[{position}]")
+    stuck = document.get("stuck", {})
+    if stuck.get("event") in events:
+        raise ModelError(
+            source, "stuck.event", f"{stuck['event']!r} is one of the services' events: the monitor's own must differ"
+        )
+    if stuck.get("source") in {event["source"] for event in events.values()}:
+        raise ModelError(
+            source, "stuck.source", f"{stuck['source']!r} is a service's source: the monitor's own must differ"
+        )
     for name, event in events.items():
         if name not in used:
             raise ModelError(source, f"events.{name}", "is defined but neither starts nor settles a milestone")

@@ -24,6 +24,10 @@ TASK_TOKEN = "taskToken"
 WAITING_SINCE = "waitingSince"
 EXECUTION_ARN = "executionArn"
 CONSUMED_AT = "consumedAt"  # the execution went on with an event that had arrived first
+# A milestone that outlived its SLA carries the STUCK status itself (the index then lists it), so the
+# correlator's one write that records its event also clears it: no race with the execution's writes.
+ESCALATIONS = "escalations"  # how many times the milestone outlived its SLA
+TIMED_OUT_AT = "timedOutAt"  # the escalations ran out: the instance failed here
 
 # Milestone item, written by the correlator. The first event recorded settles the milestone: it is
 # stored whole, as one map written with if_not_exists, so later deliveries cannot change it.
@@ -41,7 +45,6 @@ STATUS = "status"
 STATUS_UPDATED_AT = "statusUpdatedAt"
 STARTED_BY = "startedBy"  # the first start event, as a map, with the execution and model it started
 FAILED_MILESTONE = "failedMilestone"
-STUCK_MILESTONE = "stuckMilestone"
 MODEL = "model"  # in STARTED_BY
 MODEL_VERSION = "modelVersion"  # in STARTED_BY
 
@@ -50,9 +53,10 @@ COMPLETED = "COMPLETED"
 FAILED = "FAILED"
 STUCK = "STUCK"
 STATUSES = (RUNNING, STUCK, FAILED, COMPLETED)
-# The instance item names its milestone only where an order stopped: recording where every healthy
-# order is would cost one more state transition per milestone.
-MILESTONE_OF_STATUS = {FAILED: FAILED_MILESTONE, STUCK: STUCK_MILESTONE}
+# Where an order stopped is recorded only for stopped orders (recording where every healthy order is
+# would cost one more state transition per milestone): a failed instance item names its milestone, and
+# a stuck status is held by the milestone's own item.
+MILESTONE_OF_STATUS = {FAILED: FAILED_MILESTONE, STUCK: SORT_KEY}
 
 
 def plain(item: Mapping[str, Any] | None) -> dict[str, Any]:

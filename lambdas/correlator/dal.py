@@ -9,7 +9,7 @@ dead-letter destination with the error. Only the answers that are expected outco
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -73,11 +73,14 @@ class DynamoStore:
         response = self.client.update_item(
             TableName=self.table_name,
             Key=_key(event.instance_id, event.milestone.name),
+            # REMOVE: a milestone's event, even a late one, takes it off the STUCK list in the same write.
             UpdateExpression=(
                 f"SET {table.SETTLED_BY} = if_not_exists({table.SETTLED_BY}, :event), "
                 f"{table.TTL_ATTRIBUTE} = if_not_exists({table.TTL_ATTRIBUTE}, :expires) "
-                f"ADD {table.EVENT_IDS} :ids, {table.RECEIVED} :one"
+                f"ADD {table.EVENT_IDS} :ids, {table.RECEIVED} :one "
+                f"REMOVE #status, {table.STATUS_UPDATED_AT}"
             ),
+            ExpressionAttributeNames={"#status": table.STATUS},
             ExpressionAttributeValues={
                 ":event": {
                     "M": {
@@ -95,6 +98,24 @@ class DynamoStore:
             ReturnValues="ALL_OLD",
         )
         return table.plain(response.get("Attributes"))
+
+    def event_times(self, instance_id: str, sort_keys: Sequence[str]) -> Mapping[str, str]:
+        response = self.client.batch_get_item(
+            RequestItems={
+                self.table_name: {
+                    "Keys": [_key(instance_id, sort_key) for sort_key in sort_keys],
+                    "ProjectionExpression": f"{table.SORT_KEY}, {table.SETTLED_BY}.#time, {table.STARTED_BY}.#time",
+                    "ExpressionAttributeNames": {"#time": table.EVENT_TIME},
+                }
+            }
+        )
+        # Unprocessed keys are not retried: a missing time only skips a metric.
+        times = {}
+        for item in map(table.plain, response["Responses"].get(self.table_name, [])):
+            recorded = item.get(table.SETTLED_BY) or item.get(table.STARTED_BY) or {}
+            if table.EVENT_TIME in recorded:
+                times[item[table.SORT_KEY]] = recorded[table.EVENT_TIME]
+        return times
 
 
 def _key(instance_id: str, sort_key: str) -> dict[str, Any]:

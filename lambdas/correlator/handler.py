@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
@@ -69,6 +69,10 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     known = result.event_type in correlator().classifier.model.roles
     metrics.add_dimension("eventType", result.event_type if known and result.event_type else "unknown")
     metrics.add_metric(name=METRIC_NAMES[result.outcome], unit=MetricUnit.Count, value=1)
+    for milestone, seconds in (result.latencies or {}).items():
+        # A metric set of its own: its dimension is the milestone measured, not the event's type.
+        with single_metric(name="MilestoneLatency", unit=MetricUnit.Seconds, value=seconds) as latency:
+            latency.add_dimension("milestone", milestone)
     if result.outcome is Outcome.QUARANTINED:
         logger.warning("event quarantined", extra=result.as_dict())
     else:

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -22,6 +23,8 @@ from typing import Any, Protocol
 from lambdas.choreography import table
 from lambdas.choreography.model import FAILURE
 from lambdas.correlator.classify import ChoreographyEvent, EventClassifier, Rejection
+
+logger = logging.getLogger(__name__)
 
 
 class TokenClosed(Exception):
@@ -31,6 +34,10 @@ class TokenClosed(Exception):
 class Store(Protocol):
     def record_start(self, event: ChoreographyEvent, execution_arn: str, expires_at: int) -> Mapping[str, Any]:
         """Record the start event on the instance item; return the item as it was before."""
+
+    def event_times(self, instance_id: str, sort_keys: Sequence[str]) -> Mapping[str, str]:
+        """The time of the event recorded on each of these records (the start for the instance's), if any."""
+        ...
 
     def record_milestone_event(
         self, event: ChoreographyEvent, arrived_at: datetime, expires_at: int
@@ -70,6 +77,9 @@ class Result:
     milestone: str | None = None
     conflicting: bool = False  # a different event than the one recorded for the milestone
     reason: str | None = None
+    # Milestone -> seconds from the previous milestone's event (or the start) to its own, for each pair
+    # this event completes; a pair is measured by whichever of its two events is recorded second.
+    latencies: Mapping[str, float] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {key: value for key, value in self.__dict__.items() if value not in (None, False)}
@@ -126,17 +136,36 @@ class Correlator:
             conflicting=recorded.event_type != event.event_type,
         )
         token = before.get(table.TASK_TOKEN)
-        if not token:
-            return result
+        if token:
+            try:
+                if recorded.outcome == FAILURE:
+                    self.workflow.fail(str(token), recorded.event_type, recorded.as_json())
+                else:
+                    self.workflow.succeed(str(token), recorded.as_json())
+                # Sent: for a first delivery the usual case; for a repeat, a retry that converges after a crash.
+                result = replace(result, outcome=Outcome.DELIVERED)
+            except TokenClosed:
+                result = replace(result, outcome=Outcome.DUPLICATE if not first else Outcome.LATE)
+        # Measured after the send, so that the read never delays or fails the event itself.
+        return replace(result, latencies=self._latencies(event)) if first else result
+
+    def _latencies(self, event: ChoreographyEvent) -> dict[str, float]:
+        assert event.milestone is not None
+        milestones = self.classifier.model.milestones
+        position = milestones.index(event.milestone)
+        previous = milestones[position - 1].name if position else table.INSTANCE_SK
+        following = milestones[position + 1].name if position + 1 < len(milestones) else None
         try:
-            if recorded.outcome == FAILURE:
-                self.workflow.fail(str(token), recorded.event_type, recorded.as_json())
-            else:
-                self.workflow.succeed(str(token), recorded.as_json())
-        except TokenClosed:
-            return replace(result, outcome=Outcome.DUPLICATE if not first else Outcome.LATE)
-        # Sent: for a first delivery the usual case; for a repeat, a retry that converges after a crash.
-        return replace(result, outcome=Outcome.DELIVERED)
+            times = self.store.event_times(event.instance_id, [previous] + ([following] if following else []))
+        except Exception:  # a metric is not worth a retry of an event already delivered
+            logger.warning("milestone latency not measured", exc_info=True)
+            return {}
+        latencies: dict[str, float] = {}
+        if previous in times:
+            latencies[event.milestone.name] = _seconds(times[previous], event.event_time)
+        if following and following in times:
+            latencies[following] = _seconds(event.event_time.isoformat(), datetime.fromisoformat(times[following]))
+        return latencies
 
 
 @dataclass(frozen=True)
@@ -167,6 +196,10 @@ class _RecordedEvent:
             {"eventId": self.event_id, "eventType": self.event_type, "eventTime": self.event_time},
             separators=(",", ":"),
         )
+
+
+def _seconds(start: str, end: datetime) -> float:
+    return round((end - datetime.fromisoformat(start)).total_seconds(), 3)
 
 
 def _detail_type(raw_event: Any) -> str | None:

@@ -92,20 +92,31 @@ def _start_key(token: str | None, status: str) -> dict[str, str] | None:
 
 
 def describe_entry(item: Mapping[str, Any]) -> dict[str, Any]:
-    """One instance in a listing, from its instance item alone."""
+    """One instance in a listing, from the one item the index holds for it."""
     status = item[table.STATUS]
-    started_by = item.get(table.STARTED_BY, {})
-    entry: dict[str, Any] = {
-        "orderId": item[table.PARTITION_KEY],
-        "status": status,
-        "since": item.get(table.STATUS_UPDATED_AT),
-        "startedAt": started_by.get(table.EVENT_TIME),
-    }
-    milestone_attribute = table.MILESTONE_OF_STATUS.get(status)
-    if milestone_attribute and milestone_attribute in item:
-        entry["milestone"] = item[milestone_attribute]
-    if table.EXECUTION_ARN in started_by:
-        entry["consoleUrl"] = console_link(started_by[table.EXECUTION_ARN])
+    if item[table.SORT_KEY] != table.INSTANCE_SK:  # a stuck milestone's own item
+        entry: dict[str, Any] = {
+            "orderId": item[table.PARTITION_KEY],
+            "status": status,
+            "milestone": item[table.SORT_KEY],
+            "since": item.get(table.STATUS_UPDATED_AT),
+            "waitingSince": item.get(table.WAITING_SINCE),
+            "escalations": int(item.get(table.ESCALATIONS, 0)),
+        }
+        execution_arn = item.get(table.EXECUTION_ARN)
+    else:
+        started_by = item.get(table.STARTED_BY, {})
+        entry = {
+            "orderId": item[table.PARTITION_KEY],
+            "status": status,
+            "since": item.get(table.STATUS_UPDATED_AT),
+            "startedAt": started_by.get(table.EVENT_TIME),
+        }
+        if table.FAILED_MILESTONE in item:
+            entry["milestone"] = item[table.FAILED_MILESTONE]
+        execution_arn = started_by.get(table.EXECUTION_ARN)
+    if execution_arn:
+        entry["consoleUrl"] = console_link(execution_arn)
     return entry
 
 

@@ -15,6 +15,8 @@ AWAITING = "awaiting"
 FAILED = "failed"
 PENDING = "pending"
 ARRIVED_EARLY = "arrived early"
+STUCK = "stuck"
+TIMED_OUT = "timed out"
 
 NOT_STARTED = "NOT_STARTED"
 
@@ -29,6 +31,10 @@ def milestone_state(item: Mapping[str, Any] | None) -> str:
         return PENDING
     reached = table.TASK_TOKEN in item or table.CONSUMED_AT in item
     settled_by = item.get(table.SETTLED_BY)
+    if table.TIMED_OUT_AT in item and not settled_by:
+        return TIMED_OUT
+    if item.get(table.STATUS) == table.STUCK:
+        return STUCK
     if settled_by:
         if not reached:
             return ARRIVED_EARLY
@@ -51,6 +57,7 @@ def describe_milestone(milestone: Milestone, item: Mapping[str, Any] | None) -> 
         "arrivedAt": settled_by.get(table.ARRIVED_AT),
         "eventIds": event_ids,
         "duplicates": max(received - 1, 0),
+        "escalations": int(item.get(table.ESCALATIONS, 0)),
     }
 
 
@@ -72,7 +79,7 @@ def _add_durations(milestones: list[dict[str, Any]], started_at: str | None) -> 
 
 
 def _position_of_execution(milestones: list[dict[str, Any]]) -> int:
-    return next((i for i, m in enumerate(milestones) if m["state"] in (AWAITING, FAILED, PENDING)), 0)
+    return next((i for i, m in enumerate(milestones) if m["state"] in (AWAITING, STUCK, FAILED, TIMED_OUT, PENDING)), 0)
 
 
 def describe_instance(model: Choreography, instance_id: str, items: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -87,7 +94,7 @@ def describe_instance(model: Choreography, instance_id: str, items: Mapping[str,
             milestone["state"] = DONE
     started_by = instance.get(table.STARTED_BY, {})
     _add_durations(milestones, started_by.get(table.EVENT_TIME))
-    awaiting = next((m for m in milestones if m["state"] == AWAITING), None)
+    awaiting = next((m for m in milestones if m["state"] in (AWAITING, STUCK)), None)
     description: dict[str, Any] = {
         "orderId": instance_id,
         "model": model.name,
@@ -100,10 +107,14 @@ def describe_instance(model: Choreography, instance_id: str, items: Mapping[str,
     if status == table.RUNNING and awaiting:
         description["awaiting"] = awaiting["name"]
         description["since"] = awaiting["waitingSince"]
+        if awaiting["state"] == STUCK:
+            stuck_item = items[awaiting["name"]]
+            description["status"] = table.STUCK
+            description["stuckAt"] = awaiting["name"]
+            description["since"] = stuck_item.get(table.STATUS_UPDATED_AT)
+            description["escalations"] = awaiting["escalations"]
     if status == table.FAILED:
         description["failedAt"] = instance.get(table.FAILED_MILESTONE)
-    if status == table.STUCK:
-        description["stuckAt"] = instance.get(table.STUCK_MILESTONE)
     execution_arn = started_by.get(table.EXECUTION_ARN)
     if execution_arn:
         description["executionArn"] = execution_arn

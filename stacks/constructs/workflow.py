@@ -6,6 +6,7 @@ import json
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -16,7 +17,14 @@ from stacks.asl import build_definition
 
 class ChoreographyWorkflow(Construct):
     def __init__(
-        self, scope: Construct, construct_id: str, *, model: Choreography, table: dynamodb.ITableV2, log_level: str
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        model: Choreography,
+        table: dynamodb.ITableV2,
+        bus: events.IEventBus,
+        log_level: str,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -33,7 +41,7 @@ class ChoreographyWorkflow(Construct):
             state_machine_name=model.name,
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_string(json.dumps(build_definition(model), indent=2)),
-            definition_substitutions={"TableName": table.table_name},
+            definition_substitutions={"TableName": table.table_name, "BusName": bus.event_bus_name},
             tracing_enabled=True,
             logs=sfn.LogOptions(
                 destination=self.log_group,

@@ -79,6 +79,8 @@ def test_an_empty_models_folder_is_an_error(tmp_path: Path) -> None:
         ("retentionDays", 0, "not a positive whole number"),
         ("stateMachineLogLevel", "VERBOSE", "is not ALL, ERROR, FATAL or OFF"),
         ("retentionDay", 3, "unknown setting"),
+        ("alertEmails", ["ops.example.com"], "is not an e-mail address"),
+        ("archiveRetentionDays", -1, "not a positive whole number"),
     ],
 )
 def test_bad_settings_name_the_setting(tmp_path: Path, setting: str, value: object, message: str) -> None:
@@ -104,3 +106,18 @@ def test_listed_accounts_may_publish_to_the_bus(tmp_path: Path) -> None:
             }
         },
     )
+
+
+def test_alert_emails_subscribe_to_the_topic_and_the_archive_keeps_the_configured_days(tmp_path: Path) -> None:
+    context = cdk_context()
+    context["choreography-monitor"] = {
+        "alertEmails": ["ops@example.com", "oncall@example.com"],
+        "archiveRetentionDays": 7,
+    }
+    models = _models_dir(tmp_path, ("order.json", ORDER_MODEL_PATH.read_text()))
+    (stack,) = build_app(cdk.App(context=context, outdir=str(tmp_path / "out")), models)
+    template = Template.from_stack(stack)
+    template.resource_count_is("AWS::SNS::Subscription", 2)
+    for address in ("ops@example.com", "oncall@example.com"):
+        template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": address})
+    template.has_resource_properties("AWS::Events::Archive", {"RetentionDays": 7})

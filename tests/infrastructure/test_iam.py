@@ -27,11 +27,12 @@ NO_RESOURCE_LEVEL = {
 
 # What each role may do: exactly the calls its code (or the state machine's definition) makes.
 EXPECTED_ACTIONS = {
-    "WorkflowStateMachineRole": {"dynamodb:UpdateItem"} | NO_RESOURCE_LEVEL,
+    "WorkflowStateMachineRole": {"dynamodb:UpdateItem", "events:PutEvents"} | NO_RESOURCE_LEVEL,
     "CorrelatorRole": {
         "logs:CreateLogStream",
         "logs:PutLogEvents",
         "dynamodb:UpdateItem",
+        "dynamodb:BatchGetItem",
         "states:StartExecution",
         "states:SendTaskSuccess",
         "states:SendTaskFailure",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -85,6 +85,9 @@ class World:
             table.EVENT_TIME: "t",
         }
         return self._write((event.instance_id, event.milestone.name), {table.SETTLED_BY: settled}, event.event_id)
+
+    def event_times(self, instance_id: str, sort_keys: Sequence[str]) -> Mapping[str, str]:
+        return {}  # latency is a metric, not part of the handshake
 
     # -- Step Functions, as the Workflow port -------------------------------------------------------
     def start(self, name: str, payload: str) -> str:

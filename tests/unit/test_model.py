@@ -109,7 +109,36 @@ BROKEN = {
     ),
     "unknown field": (_set(["escalate"], True), "(root)", "'escalate' was unexpected"),
     "no milestones": (_set(["milestones"], []), "milestones", "should be non-empty"),
+    "stuck event of a service": (
+        _set(["stuck", "event"], "PaymentFailed"),
+        "stuck.event",
+        "is one of the services' events",
+    ),
+    "stuck source of a service": (
+        _set(["stuck", "source"], "com.example.payments"),
+        "stuck.source",
+        "is a service's source",
+    ),
+    "no escalation": (_set(["stuck", "escalations"], 0), "stuck.escalations", "less than the minimum of 1"),
+    "milestone escalations as text": (
+        _set(["milestones", 1, "escalations"], "two"),
+        "milestones[1].escalations",
+        "is not of type 'integer'",
+    ),
 }
+
+
+def test_stuck_settings_default_and_a_milestone_may_override_them(tmp_path: Path) -> None:
+    document = _document()
+    del document["stuck"]
+    document["milestones"][1]["escalations"] = 7
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(document))
+    model = load_model(path)
+    assert model.stuck_event == "InstanceStuck"
+    assert model.monitor_source == f"choreography-monitor.{model.name}"
+    assert [m.escalations for m in model.milestones[:3]] == [3, 7, 3]
+    assert model.monitor_source not in model.sources
 
 
 @pytest.mark.parametrize("breakage", sorted(BROKEN))

@@ -34,6 +34,7 @@ from stacks.asl import (
     arrived_early_state,
     build_definition,
     failed_state,
+    stuck_state,
 )
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -349,28 +350,38 @@ def test_edges_go_from_a_state_bottom_to_the_next_state_top(
     svg = render_svg(definition, [], title="t")
     boxes = {name: _box(group) for name, group in _state_groups(svg).items()}
 
-    def state_at(point: str, *, bottom: bool) -> str:
+    def state_at(point: str, *, bottom: bool) -> str | None:
         px, py = (float(n) for n in point.split(","))
         return next(
-            name
-            for name, (x, y, w, h) in boxes.items()
-            if abs(x + w / 2 - px) < 0.2 and abs(y + (h if bottom else 0) - py) < 0.2
+            (
+                name
+                for name, (x, y, w, h) in boxes.items()
+                if abs(x + w / 2 - px) < 0.2 and abs(y + (h if bottom else 0) - py) < 0.2
+            ),
+            None,
         )
 
     edges, dashed = set(), set()
+    loops = 0
     for path in ET.fromstring(svg).iter(f"{SVG}path"):
         if path.get("marker-end") is None:
             continue
         points = path.get("d", "").replace("M", " ").replace("C", " ").replace("L", " ").split()
-        edge = (state_at(points[0], bottom=True), state_at(points[-1], bottom=False))
-        edges.add(edge)
+        source, target = state_at(points[0], bottom=True), state_at(points[-1], bottom=False)
+        if source is None or target is None:  # a back edge, drawn round the side
+            loops += 1
+            continue
+        edges.add((source, target))
         if path.get("stroke-dasharray"):
-            dashed.add(edge)
+            dashed.add((source, target))
 
     names = [m.name for m in order_model.milestones] + [COMPLETED_STATE]
     assert set(pairwise(names)) <= edges - dashed
+    assert loops == len(order_model.milestones)  # each late wait times out back into its stuck state
     for milestone in order_model.milestones:
-        assert (milestone.name, failed_state(milestone)) in dashed  # a Catch
+        assert (milestone.name, stuck_state(milestone)) in dashed  # the SLA's timeout, a Catch
+        if milestone.failure:
+            assert (milestone.name, failed_state(milestone)) in dashed
         assert (failed_state(milestone), FAILED_STATE) in edges - dashed
 
 

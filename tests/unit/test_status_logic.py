@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from lambdas.choreography import table
 from lambdas.choreography.model import Choreography
-from lambdas.status.logic import ARRIVED_EARLY, AWAITING, DONE, PENDING, describe_instance
+from lambdas.status.listing import InvalidParameter, describe_entry, encode_page_token, parse_list_request
+from lambdas.status.logic import ARRIVED_EARLY, AWAITING, DONE, PENDING, STUCK, TIMED_OUT, describe_instance
 
 
 def _settled(outcome: str = "success", **extra: Any) -> dict[str, Any]:
@@ -44,3 +47,58 @@ def test_a_completed_order_shows_every_milestone_done(order_model: Choreography)
 def test_events_without_a_start_are_not_started(order_model: Choreography) -> None:
     description = describe_instance(order_model, "ORD-3", {order_model.milestones[1].name: _settled()})
     assert description["status"] == "NOT_STARTED"
+
+
+def test_a_stuck_milestone_makes_the_order_stuck_there(order_model: Choreography) -> None:
+    first, second = (m.name for m in order_model.milestones[:2])
+    records = {
+        table.INSTANCE_SK: {table.STATUS: table.RUNNING, table.STATUS_UPDATED_AT: "t0"},
+        first: _settled(**{table.TASK_TOKEN: "x"}),
+        second: {
+            table.TASK_TOKEN: "y",
+            table.WAITING_SINCE: "t1",
+            table.STATUS: table.STUCK,
+            table.STATUS_UPDATED_AT: "t2",
+            table.ESCALATIONS: 2,
+        },
+    }
+    description = describe_instance(order_model, "ORD-4", records)
+    assert (description["status"], description["stuckAt"], description["since"]) == (table.STUCK, second, "t2")
+    assert description["escalations"] == 2
+    assert description["milestones"][1]["state"] == STUCK
+
+
+def test_a_timed_out_milestone_shows_where_the_order_failed(order_model: Choreography) -> None:
+    first = order_model.milestones[0].name
+    records = {
+        table.INSTANCE_SK: {table.STATUS: table.FAILED, table.FAILED_MILESTONE: first},
+        first: {table.TASK_TOKEN: "x", table.ESCALATIONS: 3, table.TIMED_OUT_AT: "t3"},
+    }
+    description = describe_instance(order_model, "ORD-5", records)
+    assert (description["status"], description["failedAt"]) == (table.FAILED, first)
+    assert description["milestones"][0]["state"] == TIMED_OUT
+
+
+def test_a_listing_entry_of_a_stuck_milestone_names_it() -> None:
+    entry = describe_entry(
+        {
+            table.PARTITION_KEY: "ORD-6",
+            table.SORT_KEY: "M",
+            table.STATUS: table.STUCK,
+            table.STATUS_UPDATED_AT: "t2",
+            table.WAITING_SINCE: "t1",
+            table.ESCALATIONS: 1,
+            table.EXECUTION_ARN: "arn:aws:states:eu-west-1:123456789012:execution:m:ORD-6",
+        }
+    )
+    assert entry["orderId"] == "ORD-6"
+    assert (entry["milestone"], entry["since"], entry["waitingSince"], entry["escalations"]) == ("M", "t2", "t1", 1)
+    assert entry["consoleUrl"].startswith("https://eu-west-1.console.aws.amazon.com/")
+
+
+def test_a_page_token_round_trips_and_is_bound_to_its_status(order_model: Choreography) -> None:
+    key = {table.STATUS: "FAILED", table.STATUS_UPDATED_AT: "t", table.PARTITION_KEY: "O", table.SORT_KEY: "#instance"}
+    request = parse_list_request(order_model, {"status": "FAILED", "next": encode_page_token(key)})
+    assert request.start_key == key
+    with pytest.raises(InvalidParameter, match=r"^next: belongs to the listing of FAILED"):
+        parse_list_request(order_model, {"status": "STUCK", "next": encode_page_token(key)})

@@ -1,0 +1,201 @@
+"""Operators hear about an order before the customer does: stuck-order notices, alarms, a dashboard.
+
+Orders completed and failed are Step Functions' own execution metrics (one execution per order), and
+stuck orders are the stuck rule's own EventBridge metric: counting them from a function would cost a
+transition or an invocation per order, and these are exact and free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from lambdas.choreography.model import Choreography
+
+PERIOD = Duration.minutes(5)
+
+
+class Alerting(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        model: Choreography,
+        bus: events.IEventBus,
+        state_machine: sfn.StateMachine,
+        correlator: lambda_.IFunction,
+        namespace: str,
+        correlator_service: str,
+        dead_letter_queues: Mapping[str, sqs.IQueue],
+        quarantine: sqs.IQueue,
+        rule_dead_letters: sqs.IQueue,
+        emails: tuple[str, ...],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.topic = self._topic(model, emails)
+        self.stuck_rule = events.Rule(
+            self,
+            "StuckRule",
+            event_bus=bus,
+            description=f"{model.name}: the monitor's {model.stuck_event} events, to the alerts topic",
+            event_pattern=events.EventPattern(source=[model.monitor_source], detail_type=[model.stuck_event]),
+            targets=[
+                targets.SnsTopic(
+                    self.topic,
+                    dead_letter_queue=rule_dead_letters,
+                    retry_attempts=185,
+                    max_event_age=Duration.hours(24),
+                )
+            ],
+        )
+        stuck = cloudwatch.Metric(
+            namespace="AWS/Events",
+            metric_name="TriggeredRules",
+            dimensions_map={"EventBusName": bus.event_bus_name, "RuleName": self.stuck_rule.rule_name},
+            statistic="Sum",
+            period=PERIOD,
+            label="stuck",
+        )
+        self.alarms = [
+            self._alarm("StuckOrders", stuck, f"{model.name}: an instance outlived a milestone's SLA"),
+            self._alarm(
+                "QuarantinedEvents",
+                quarantine.metric_number_of_messages_sent(period=PERIOD, statistic="Sum"),
+                f"{model.name}: an event was not valid for the model and was quarantined",
+            ),
+            self._alarm(
+                "CorrelatorErrors",
+                correlator.metric_errors(period=PERIOD, statistic="Sum"),
+                f"{model.name}: the correlator failed on an event (Lambda retries it, then dead-letters it)",
+            ),
+            self._alarm(
+                "FailedExecutions",
+                state_machine.metric_failed(period=PERIOD, statistic="Sum"),
+                f"{model.name}: an instance failed (a failure event, or a milestone that stayed stuck)",
+            ),
+        ]
+        for name, queue in dead_letter_queues.items():
+            depth = queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum")
+            self.alarms.append(self._alarm(f"{name}NotEmpty", depth, f"{model.name}: {name} holds events to redrive"))
+        self.dashboard = self._dashboard(
+            model=model,
+            state_machine=state_machine,
+            correlator=correlator,
+            namespace=namespace,
+            service=correlator_service,
+            stuck=stuck,
+        )
+
+    def _topic(self, model: Choreography, emails: tuple[str, ...]) -> sns.Topic:
+        key = kms.Key(
+            self,
+            "TopicKey",
+            description=f"{model.name}: encrypts the alerts topic",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        # The services that publish alarms and stuck notices must be able to use the key.
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[
+                    iam.ServicePrincipal("cloudwatch.amazonaws.com"),
+                    iam.ServicePrincipal("events.amazonaws.com"),
+                ],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, "*" means this key
+            )
+        )
+        topic = sns.Topic(self, "Topic", display_name=f"{model.name} monitor alerts", master_key=key, enforce_ssl=True)
+        for address in emails:
+            topic.add_subscription(subscriptions.EmailSubscription(address))
+        return topic
+
+    def _alarm(self, construct_id: str, metric: cloudwatch.IMetric, description: str) -> cloudwatch.Alarm:
+        alarm = cloudwatch.Alarm(
+            self,
+            construct_id,
+            metric=metric,
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=description,
+        )
+        alarm.add_alarm_action(actions.SnsAction(self.topic))
+        return alarm
+
+    def _dashboard(
+        self,
+        *,
+        model: Choreography,
+        state_machine: sfn.StateMachine,
+        correlator: lambda_.IFunction,
+        namespace: str,
+        service: str,
+        stuck: cloudwatch.IMetric,
+    ) -> cloudwatch.Dashboard:
+        def counted(name: str, event_type: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace=namespace,
+                metric_name=name,
+                dimensions_map={"service": service, "eventType": event_type},
+                statistic="Sum",
+                period=PERIOD,
+                label=f"{event_type} {name}",
+            )
+
+        orders = [
+            counted("InstancesStarted", model.start_event).with_(label="started"),
+            state_machine.metric_succeeded(period=PERIOD, statistic="Sum", label="completed"),
+            state_machine.metric_failed(period=PERIOD, statistic="Sum", label="failed"),
+            stuck,
+        ]
+        settling = [name for milestone in model.milestones for name in milestone.success + milestone.failure]
+        latency = [
+            cloudwatch.Metric(
+                namespace=namespace,
+                metric_name="MilestoneLatency",
+                dimensions_map={"service": service, "milestone": milestone.name},
+                statistic="p50",
+                period=PERIOD,
+                label=milestone.name,
+            )
+            for milestone in model.milestones
+        ]
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{model.name}-monitor")
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="Orders", left=orders, width=12),
+            cloudwatch.GraphWidget(title="Milestone latency (p50, s)", left=latency, width=12),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Events accepted, by type", left=[counted("EventsAccepted", n) for n in settling], width=8
+            ),
+            cloudwatch.GraphWidget(
+                title="Duplicate and late events",
+                left=[counted("EventsDuplicate", n) for n in settling] + [counted("EventsLate", n) for n in settling],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="Correlator",
+                left=[correlator.metric_invocations(period=PERIOD), correlator.metric_errors(period=PERIOD)],
+                right=[correlator.metric_duration(period=PERIOD, statistic="p99")],
+                width=8,
+            ),
+        )
+        dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24))
+        return dashboard

@@ -1,0 +1,71 @@
+"""Backfill after an outage: replaying a day of the bus's archive, twice, changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from cli.replay import replay
+from lambdas.choreography import table
+from lambdas.choreography.model import Choreography
+from local.assembly import StackTemplate
+from local.events import EventFactory
+from local.runtime import LocalRuntime
+
+
+@pytest.fixture(scope="module")
+def archived(order_stack: StackTemplate) -> Iterator[LocalRuntime]:
+    """A runtime of its own: a replay sends every archived event again."""
+    with LocalRuntime(order_stack) as running:
+        yield running
+
+
+def _state(runtime: LocalRuntime, order_ids: list[str]) -> dict[str, Any]:
+    """What a replay must not change: each order's status and the event that settled each milestone."""
+    return {
+        order_id: {
+            sort_key: (item.get(table.STATUS), item.get(table.SETTLED_BY), item.get(table.STARTED_BY))
+            for sort_key, item in runtime.items(order_id).items()
+        }
+        | {"execution": runtime.execution_status(order_id)}
+        for order_id in order_ids
+    }
+
+
+def test_replaying_a_day_twice_changes_nothing(
+    archived: LocalRuntime, events: EventFactory, order_model: Choreography
+) -> None:
+    failing = next(m for m in order_model.milestones if m.failure)
+    orders = {f"REPLAY-{n}": events.lifecycle(f"REPLAY-{n}") for n in range(4)}
+    orders["REPLAY-F"] = events.lifecycle("REPLAY-F", failure_at=failing.name)
+    orders["REPLAY-R"] = events.lifecycle("REPLAY-R")[:3]  # still running at its third milestone
+    for lifecycle in orders.values():
+        archived.publish(lifecycle)
+    archived.wait_for_executions([o for o in orders if o != "REPLAY-R"])
+    before = _state(archived, list(orders))
+    executions_before = archived.execution_counts()
+    delivered = sum(len(lifecycle) for lifecycle in orders.values())
+
+    now = datetime.now(UTC)
+    for attempt in (1, 2):
+        invocations_before = sum(archived.outcomes.values())
+        description = replay(
+            archived.session_client("events"),
+            archive_name=f"{order_model.name}-events",
+            bus_name=archived.platform.bus_name,
+            start=now - timedelta(days=1),
+            end=now + timedelta(minutes=1),
+            name=f"backfill-{attempt}",
+        )
+        assert description["State"] == "COMPLETED"
+        archived.platform.pump()
+        archived.wait_for_executions([o for o in orders if o != "REPLAY-R"])
+        # Every archived event came back once more, and each was recognised as seen.
+        assert sum(archived.outcomes.values()) - invocations_before == delivered
+    assert _state(archived, list(orders)) == before
+    assert archived.execution_counts() == executions_before
+    assert archived.outcomes["started"] == len(orders)
+    assert archived.outcomes["start-duplicate"] == 2 * len(orders)

@@ -1,0 +1,97 @@
+"""Stuck orders on the local runtime, with every SLA cut to one second: the escalation path of the real
+generated definition, the stuck notice on the bus, and the STUCK listing, through the real handlers."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from lambdas.choreography import table
+from lambdas.choreography.model import Choreography
+from lambdas.status.logic import STUCK, TIMED_OUT
+from local.assembly import StackTemplate, with_slas
+from local.events import EventFactory
+from local.gateway import function_url_event
+from local.runtime import LocalRuntime
+from stacks import asl
+
+SLA_SECONDS = 1
+
+
+@pytest.fixture(scope="module")
+def hurried(order_stack: StackTemplate, order_model: Choreography) -> Iterator[LocalRuntime]:
+    with LocalRuntime(with_slas(order_stack, order_model, SLA_SECONDS)) as running:
+        yield running
+
+
+def _get(runtime: LocalRuntime, target: str) -> dict[str, Any]:
+    function = runtime.function_with_handler("lambdas.status.handler.handler")
+    response = runtime.invoke(function, function_url_event("GET", target, {}, b""))
+    assert response["statusCode"] == 200, response
+    body: dict[str, Any] = json.loads(response["body"])
+    return body
+
+
+def _wait_for(condition: Any, timeout_s: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def test_a_stuck_order_is_announced_listed_and_completes_when_its_event_comes_late(
+    hurried: LocalRuntime, events: EventFactory, order_model: Choreography, order_id: str
+) -> None:
+    placed, first, *rest = events.lifecycle(order_id)
+    milestone = order_model.milestones[1]  # waits after the first milestone is done
+    hurried.deliver(placed)
+    hurried.deliver(first)
+    order = _wait_for(lambda: (o := _get(hurried, f"/orders/{order_id}"))["status"] == table.STUCK and o)
+    assert (order["stuckAt"], order["awaiting"]) == (milestone.name, milestone.name)
+    assert order["milestones"][1]["state"] == STUCK
+    listed = _get(hurried, f"/orders?status=STUCK&milestone={milestone.name}")
+    assert order_id in {o["orderId"] for o in listed["orders"]}
+    notices = [n for n in hurried.platform.notices("AlertingStuckRule") if n["detail"]["orderId"] == order_id]
+    assert notices, "no stuck notice reached the alerts topic"
+    notice = notices[0]
+    assert (notice["source"], notice["detail-type"]) == (order_model.monitor_source, order_model.stuck_event)
+    assert notice["detail"]["milestone"] == milestone.name
+    assert notice["detail"]["slaSeconds"] == SLA_SECONDS
+    assert notice["detail"]["escalation"] == 1
+    assert notice["detail"]["waitingSince"] == order["milestones"][1]["waitingSince"]
+
+    for event in rest:  # late, but before the escalations run out
+        hurried.deliver(event)
+    assert hurried.wait_for_executions([order_id]) == {order_id: "SUCCEEDED"}
+    assert _get(hurried, f"/orders/{order_id}")["status"] == table.COMPLETED
+    assert order_id not in {o["orderId"] for o in _get(hurried, "/orders?status=STUCK&limit=100")["orders"]}
+    entered = hurried.states_entered(order_id)
+    assert asl.stuck_state(milestone) in entered
+    assert asl.late_wait_state(milestone) in entered
+    assert entered[-1] == asl.COMPLETED_STATE
+
+
+def test_a_milestone_stuck_past_its_escalations_fails_as_timed_out(
+    hurried: LocalRuntime, events: EventFactory, order_model: Choreography, order_id: str
+) -> None:
+    milestone = order_model.milestones[0]
+    hurried.deliver(events.event(order_model.start_event, order_id))
+    assert hurried.wait_for_executions([order_id], timeout_s=30) == {order_id: "FAILED"}
+    entered = hurried.states_entered(order_id)
+    assert entered.count(asl.stuck_state(milestone)) == milestone.escalations + 1  # the last one finds none left
+    assert entered.count(asl.notify_stuck_state(order_model, milestone)) == milestone.escalations
+    assert entered[-3:] == [asl.timed_out_state(milestone), asl.failed_state(milestone), asl.FAILED_STATE]
+    order = _get(hurried, f"/orders/{order_id}")
+    assert (order["status"], order["failedAt"]) == (table.FAILED, milestone.name)
+    assert order["milestones"][0]["state"] == TIMED_OUT
+    assert order["milestones"][0]["escalations"] == milestone.escalations
+    assert order_id not in {o["orderId"] for o in _get(hurried, "/orders?status=STUCK&limit=100")["orders"]}
+    notices = [n for n in hurried.platform.notices("AlertingStuckRule") if n["detail"]["orderId"] == order_id]
+    assert [n["detail"]["escalation"] for n in notices] == list(range(1, milestone.escalations + 1))
