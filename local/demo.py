@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from cli.picture import write_picture
-from cli.render import order_view
+from cli.render import listing_view, order_view
+from lambdas.choreography import table
 from lambdas.choreography.model import Choreography, load_model
 from lambdas.status.logic import NOT_STARTED
-from local.assembly import StackTemplate, ensure_synthesized, load_stacks
+from local.assembly import StackTemplate, ensure_synthesized, load_stacks, with_slas
 from local.events import EventFactory
+from local.gateway import function_url_event
 from local.loadrun import run as run_workload
 from local.loadrun import status_request
 from local.runtime import LocalRuntime
@@ -30,6 +32,7 @@ from stacks.app_builder import MODELS_DIR
 from stacks.monitor_stack import stack_name
 
 Scenario = Callable[[EventFactory, str], list[dict[str, Any]]]
+IN_ORDER = "in order"
 
 
 def describe_definition(definition: dict[str, Any]) -> str:
@@ -45,7 +48,7 @@ def describe_definition(definition: dict[str, Any]) -> str:
 def _scenarios(model: Choreography) -> dict[str, Scenario]:
     first_failing = next((m for m in model.milestones if m.failure), None)
     scenarios: dict[str, Scenario] = {
-        "in order": lambda f, i: f.lifecycle(i),
+        IN_ORDER: lambda f, i: f.lifecycle(i),
         "backwards": lambda f, i: list(reversed(f.lifecycle(i))),
         "every event twice": lambda f, i: [e for e in f.lifecycle(i) for _ in (0, 1)],
     }
@@ -66,6 +69,19 @@ def draw(runtime: LocalRuntime, model: Choreography, orders: Mapping[str, str], 
         print(f"    {label:<20} {path}")
 
 
+def _await_milestone_of(runtime: LocalRuntime, model: Choreography, event: dict[str, Any]) -> None:
+    """Hold an event back until the execution waits for it, as when services take their time."""
+    milestone = model.roles[event["detail-type"]].milestone
+    if milestone is None:
+        return
+    instance_id: Any = event
+    for segment in model.correlation_path:
+        instance_id = instance_id[segment]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and table.TASK_TOKEN not in runtime.items(instance_id).get(milestone.name, {}):
+        time.sleep(0.02)
+
+
 def run(stack: StackTemplate, model: Choreography, out: Path) -> None:
     print(f"\n== {model.name} {model.version}: state machine generated from {MODELS_DIR.name}/")
     with LocalRuntime(stack) as runtime:
@@ -76,8 +92,9 @@ def run(stack: StackTemplate, model: Choreography, out: Path) -> None:
             order_id = f"DEMO-{number + 1}"
             orders[order_id] = label
             for event in scenario(factory, order_id):
+                if label == IN_ORDER:
+                    _await_milestone_of(runtime, model, event)
                 runtime.deliver(event)
-                time.sleep(0.02)  # let the execution move, as services take time between events
         statuses = runtime.wait_for_executions(list(orders), timeout_s=60)
         print(f"\n{'order':<8} {'scenario':<20} {'execution':<10} states entered")
         for order_id, label in orders.items():
@@ -90,6 +107,40 @@ def run(stack: StackTemplate, model: Choreography, out: Path) -> None:
         print(f"\nGET /orders/{sample} ->")
         print(json.dumps(json.loads(status["body"]), indent=2))
         draw(runtime, model, orders, out)
+
+
+STUCK_SLA_SECONDS = 1
+
+
+def stuck(stack: StackTemplate, model: Choreography, out: Path) -> None:
+    """Two orders that stall, with every SLA cut to a second: one whose events come late, one whose
+    never come. Shows the stuck notices the alerts topic received and the STUCK listing."""
+    print(f"\n== {model.name}: stuck orders (every SLA cut to {STUCK_SLA_SECONDS} s for the demo)")
+    with LocalRuntime(with_slas(stack, model, STUCK_SLA_SECONDS)) as runtime:
+        factory = EventFactory(model)
+        late, never = "STUCK-LATE", "STUCK-NEVER"
+        placed, first, *rest = factory.lifecycle(late)
+        runtime.deliver(placed)
+        runtime.deliver(first)
+        runtime.deliver(factory.event(model.start_event, never))
+        status = runtime.function_with_handler("lambdas.status.handler.handler")
+        time.sleep(STUCK_SLA_SECONDS * 2.5)
+        listing = json.loads(runtime.invoke(status, function_url_event("GET", "/orders?status=STUCK", {}, b""))["body"])
+        print(textwrap.indent(listing_view(listing), "  "))
+        for event in rest:  # the late order's events finally come
+            runtime.deliver(event)
+        statuses = runtime.wait_for_executions([late, never], timeout_s=60)
+        notices = runtime.platform.notices("AlertingStuckRule")
+        print(f"\n  {model.stuck_event} events the alerts topic received: {len(notices)}")
+        for notice in notices:
+            detail = notice["detail"]
+            key = model.correlation_path[-1]
+            print(
+                f"    {detail[key]:<12} {detail['milestone']:<12} escalation {detail['escalation']}/{detail['escalations']}"
+                f"  waiting since {detail['waitingSince']}  SLA {detail['slaSeconds']} s"
+            )
+        print(f"\n  {late}: {statuses[late]}, {never}: {statuses[never]}")
+        draw(runtime, model, {late: "stuck, then late", never: "stuck, timed out"}, out)
 
 
 def workload(stack: StackTemplate, model: Choreography, args: argparse.Namespace) -> dict[str, Any]:
@@ -167,6 +218,7 @@ def main(argv: list[str] | None = None) -> None:
         model = load_model(path)
         if args.model in (None, model.name):
             run(stacks[stack_name(model)], model, args.out)
+            stuck(stacks[stack_name(model)], model, args.out)
             if args.orders:
                 reports[model.name] = workload(stacks[stack_name(model)], model, args)
     if args.json:

@@ -46,9 +46,14 @@ def test_demo_prints_the_machine_and_settles_every_scenario(return_model: Choreo
     assert all(" FAILED " in rows[f"DEMO-{n}"] for n in (4, 5))
     assert " > ".join([*names, COMPLETED_STATE]) in rows["DEMO-1"]
     assert '"status": "COMPLETED"' in out
+    # Stuck orders: listed, announced on the bus, then one completes late and one times out.
+    assert f"{return_model.stuck_event} events the alerts topic received:" in out
+    assert "STUCK-LATE: SUCCEEDED, STUCK-NEVER: FAILED" in out
+    stuck_rows = [line.split() for line in out.splitlines() if line.strip().startswith(("STUCK-LATE ", "STUCK-NEVER "))]
+    assert any(row[1] == "STUCK" for row in stuck_rows)
     pictures = sorted((tmp_path / "pictures" / return_model.name).glob("*.svg"))
-    assert {p.stem for p in pictures} >= {f"DEMO-{n}" for n in range(1, 6)}
-    assert len(pictures) > 5  # and one per final state the workload reached
+    assert {p.stem for p in pictures} >= {f"DEMO-{n}" for n in range(1, 6)} | {"STUCK-LATE", "STUCK-NEVER"}
+    assert len(pictures) > 7  # and one per final state the workload reached
     assert all(str(p) in out for p in pictures)
     report = json.loads(report_path.read_text())
     for key in (
