@@ -1,4 +1,5 @@
-"""`python -m cli`: where an order is, which orders are stuck, and a picture of one order's execution.
+"""`python -m cli`: where an order is, which orders are stuck, a picture of one order's execution, the
+redrive of dead-lettered events, and the replay of the bus's archive.
 
 Against a deployed stack (--stack, or --url) requests are signed with your AWS credentials; against the
 local runtime (`make serve`), pass the status URL it prints and sign with its credentials (local/local).
@@ -9,15 +10,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from cli.client import StatusClient, StatusError, status_url_of_stack
 from cli.executions import execution_definition, execution_history
 from cli.picture import write_picture
+from cli.redrive import QUEUES, DeadLetterQueue, queue_of_url, redrive, redrive_view, stack_queues
 from cli.render import listing_view, order_view
+from cli.replay import replay
+from cli.stack import MissingOutputs, required, stack_outputs
 
 STATUSES = ("RUNNING", "STUCK", "FAILED", "COMPLETED")
 
@@ -46,13 +53,70 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     picture.add_argument("order_id")
     picture.add_argument("--out", type=Path, default=Path("pictures"), help="folder to write ORDER_ID.svg into")
     picture.add_argument("--endpoint-url", help="Step Functions endpoint (the local runtime's, from make serve)")
+    add_redrive_parser(commands, common)
+    add_replay_parser(commands, common)
     args = parser.parse_args(argv)
     for name in ("url", "stack", "region", "profile"):
         setattr(args, name, getattr(args, name, None))
     args.json = getattr(args, "json", False)
-    if not (args.url or args.stack):
+    if args.command == "redrive":
+        check_redrive_target(parser, args)
+    elif args.command == "replay":
+        if args.url or not (args.stack or (args.archive and args.bus)):
+            parser.error("give a deployed stack with --stack, or the archive with --archive and the bus with --bus")
+        if args.end <= args.start:
+            parser.error("--to must come after --from")
+    elif not (args.url or args.stack):
         parser.error("give the status URL with --url, or a deployed stack with --stack")
     return args
+
+
+def add_redrive_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+    redrive = commands.add_parser(
+        "redrive", parents=[common], help="put dead-lettered and quarantined events back on the bus"
+    )
+    redrive.add_argument("--dry-run", action="store_true", help="report what would be redriven; put and delete nothing")
+    redrive.add_argument(
+        "--queue", dest="queues", action="append", choices=QUEUES, help="with --stack: a queue to redrive (default all)"
+    )
+    redrive.add_argument("--bus", help="without --stack: the bus to put the events on")
+    redrive.add_argument("--queue-url", dest="queue_urls", action="append", help="without --stack: a queue to redrive")
+    redrive.add_argument("--max-messages", type=int, default=1000, help="the most messages read from each queue")
+    redrive.add_argument("--endpoint-url", help="AWS endpoint (the local runtime's, from make serve)")
+
+
+def add_replay_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+    replaying = commands.add_parser(
+        "replay", parents=[common], help="replay a time window of the bus's archive onto the bus (a backfill)"
+    )
+    replaying.add_argument("--from", dest="start", required=True, type=_moment, help="ISO 8601, e.g. 2026-11-26T00:00Z")
+    replaying.add_argument("--to", dest="end", required=True, type=_moment, help="ISO 8601, after --from")
+    replaying.add_argument("--name", help="the replay's name (default: backfill-<from>-<to>)")
+    replaying.add_argument("--archive", help="without --stack: the archive's name")
+    replaying.add_argument("--bus", help="without --stack: the bus to replay onto")
+    replaying.add_argument("--endpoint-url", help="AWS endpoint (the local runtime's, from make serve)")
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def check_redrive_target(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Either a stack (its outputs name the bus and the queues), or the bus and the queues themselves."""
+    if args.url:
+        parser.error("redrive reads queues, not the status URL: give --stack, or --bus and --queue-url")
+    if args.stack and (args.bus or args.queue_urls):
+        parser.error("with --stack the bus and the queues come from its outputs: --bus and --queue-url go without it")
+    if not args.stack and not (args.bus and args.queue_urls):
+        parser.error("give a deployed stack with --stack, or the bus with --bus and each queue with --queue-url")
+    if args.queues and not args.stack:
+        parser.error("--queue names one of the stack's queues: give --stack, or the queue's URL with --queue-url")
+    if args.max_messages < 1:
+        parser.error("--max-messages must be at least 1")
 
 
 def status_client(args: argparse.Namespace) -> StatusClient:
@@ -69,6 +133,10 @@ def status_client(args: argparse.Namespace) -> StatusClient:
 
 def run(args: argparse.Namespace) -> tuple[Any, str]:
     """The command's answer, and how it reads to a person."""
+    if args.command == "redrive":
+        return run_redrive(args)
+    if args.command == "replay":
+        return run_replay(args)
     client = status_client(args)
     if args.command == "list":
         page = client.orders(args.status, args.milestone, args.limit, args.next_token)
@@ -90,15 +158,56 @@ def run(args: argparse.Namespace) -> tuple[Any, str]:
     return {"orderId": args.order_id, "picture": str(path)}, str(path)
 
 
+def run_redrive(args: argparse.Namespace) -> tuple[Any, str]:
+    session = boto3.Session(profile_name=args.profile, region_name=args.region)
+    region = session.region_name or "us-east-1"
+
+    def client(service: str) -> Any:
+        return session.client(service, region_name=region, endpoint_url=args.endpoint_url)
+
+    bus, queues = redrive_target(args, client)
+    reports = redrive(
+        client("sqs"), client("events"), bus, queues, dry_run=args.dry_run, max_messages=args.max_messages
+    )
+    answer = {"bus": bus, "dryRun": args.dry_run, "queues": [report.as_dict() for report in reports]}
+    return answer, redrive_view(bus, reports, dry_run=args.dry_run)
+
+
+def run_replay(args: argparse.Namespace) -> tuple[Any, str]:
+    session = boto3.Session(profile_name=args.profile, region_name=args.region)
+    region = session.region_name or "us-east-1"
+    archive, bus = args.archive, args.bus
+    if args.stack:
+        outputs = stack_outputs(session.client("cloudformation", region_name=region), args.stack)
+        archive, bus = required(outputs, args.stack, ["ArchiveName", "BusName"])
+    name = args.name or f"backfill-{args.start:%Y%m%dT%H%M}-{args.end:%Y%m%dT%H%M}"
+    events = session.client("events", region_name=region, endpoint_url=args.endpoint_url)
+    description = replay(events, archive_name=archive, bus_name=bus, start=args.start, end=args.end, name=name)
+    answer = {key: str(value) for key, value in description.items() if key != "ResponseMetadata"}
+    return answer, f"replay {name} of {archive} onto {bus}: {description['State']}"
+
+
+def redrive_target(args: argparse.Namespace, client: Callable[[str], Any]) -> tuple[str, list[DeadLetterQueue]]:
+    """The bus and the queues: the stack's outputs, or as given. A queue named twice is redriven once."""
+    if args.stack:
+        names = list(dict.fromkeys(args.queues or QUEUES))
+        return stack_queues(stack_outputs(client("cloudformation"), args.stack), args.stack, names)
+    return args.bus, [queue_of_url(url) for url in dict.fromkeys(args.queue_urls)]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_arguments(argv)
     try:
         answer, view = run(args)
-    except StatusError as error:
+    except (StatusError, MissingOutputs, ClientError, BotoCoreError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(json.dumps(answer, indent=2) if args.json else view)
-    return 0
+    # A redrive that left events in their queues because AWS refused them has not finished its work.
+    failed = (args.command == "redrive" and any(queue["failed"] for queue in answer["queues"])) or (
+        args.command == "replay" and answer["State"] != "COMPLETED"
+    )
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from urllib.parse import quote, urlencode, urljoin, urlsplit
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
+from cli.stack import required, stack_outputs
+
 FUNCTION_URL_HOST = re.compile(r"^[a-z0-9]+\.lambda-url\.(?P<region>[a-z0-9-]+)\.on\.aws$")
 
 
@@ -68,8 +70,5 @@ def _message(payload: bytes) -> str:
 
 def status_url_of_stack(cloudformation: Any, stack_name: str) -> str:
     """The StatusUrl output of a deployed monitor stack."""
-    stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
-    for output in stacks[0].get("Outputs", []):
-        if output["OutputKey"] == "StatusUrl":
-            return str(output["OutputValue"])
-    raise LookupError(f"stack {stack_name} has no StatusUrl output: is it a choreography monitor stack?")
+    (url,) = required(stack_outputs(cloudformation, stack_name), stack_name, ["StatusUrl"])
+    return url

@@ -70,7 +70,7 @@ def test_a_stuck_milestone_makes_the_order_stuck_there(order_model: Choreography
 
 def test_a_timed_out_milestone_shows_where_the_order_failed(order_model: Choreography) -> None:
     first = order_model.milestones[0].name
-    records = {
+    records: dict[str, dict[str, Any]] = {
         table.INSTANCE_SK: {table.STATUS: table.FAILED, table.FAILED_MILESTONE: first},
         first: {table.TASK_TOKEN: "x", table.ESCALATIONS: 3, table.TIMED_OUT_AT: "t3"},
     }
