@@ -1,0 +1,121 @@
+"""`make bench`: cost per order of this design and of the AWS sample's, on one seeded workload per model,
+then handler micro-benchmarks. The figures are described in BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import multiprocessing
+import os
+import platform
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from bench import micro, system
+from bench.compare import compare
+from bench.costs import DEFAULT_PRICES, load_prices
+from bench.report import micro_table, model_table
+from lambdas.choreography.model import Choreography, load_model
+from local.assembly import ensure_synthesized, load_stacks
+from stacks.app_builder import MODELS_DIR
+from stacks.monitor_stack import stack_name
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--model", help="only this model (its name, e.g. order-fulfillment)")
+    parser.add_argument("--orders", type=int, default=500, help="orders in each model's workload (default 500)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the workload (default 1)")
+    parser.add_argument(
+        "--prices", type=Path, default=DEFAULT_PRICES, help="prices file (default prices/us-east-1.json)"
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="models run side by side, one process each (default: one per core); 1 runs them in turn, in this process",
+    )
+    parser.add_argument("--rounds", type=int, default=20, help="rounds of each micro-benchmark (default 20)")
+    parser.add_argument(
+        "--import-runs", type=int, default=5, help="fresh interpreters per cold-start import (default 5)"
+    )
+    parser.add_argument(
+        "--token-bytes",
+        type=int,
+        default=system.TASK_TOKEN_BYTES,
+        help=f"size a task token counts for in DynamoDB items (default {system.TASK_TOKEN_BYTES}, the API's maximum)",
+    )
+    parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    args = parser.parse_args(argv)
+    if min(args.orders, args.jobs, args.rounds, args.import_runs, args.token_bytes) < 1:
+        parser.error("--orders, --jobs, --rounds, --import-runs and --token-bytes are at least 1")
+    return args
+
+
+def _comparisons(models: list[tuple[Path, Choreography]], args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+    """Each model's figures, in model order. moto is CPU-bound and holds the GIL: models go to processes
+    of their own to use more than one core."""
+    options = {"orders": args.orders, "seed": args.seed, "token_bytes": args.token_bytes, "prices_path": args.prices}
+    jobs = min(args.jobs, len(models))
+    if jobs == 1:
+        for path, _ in models:
+            yield compare(path, **options)
+        return
+    # spawn, not fork: this process may hold the CDK's Node.js bridge and its threads from synthesis.
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(compare, path, **options) for path, _ in models]
+        for future in futures:
+            yield future.result()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    command = " ".join(["python -m bench", *(sys.argv[1:] if argv is None else argv)])
+    started = time.monotonic()
+    prices = load_prices(args.prices)
+    stacks = {stack.name: stack for stack in load_stacks(ensure_synthesized())}
+    models = [(path, load_model(path)) for path in sorted(MODELS_DIR.glob("*.json"))]
+    models = [(path, model) for path, model in models if args.model in (None, model.name)]
+    if not models:
+        sys.exit(f"no model named {args.model!r} under {MODELS_DIR}")
+    jobs = min(args.jobs, len(models))
+    print(f"command: {command}\nprices: {args.prices} ({prices.region})")
+    print(
+        f"running {', '.join(model.name for _, model in models)}: {args.orders} orders each, seed {args.seed}, "
+        f"{jobs} at a time ...",
+        flush=True,
+    )
+    results = []
+    for result in _comparisons(models, args):
+        results.append(result)
+        print(model_table(result), flush=True)
+    first = models[0][1]
+    stack = stacks[stack_name(first)]
+    status_function = next(f.logical_id for f in system.functions_of(stack).values() if f.behind_url)
+    print(f"\nrunning the handler micro-benchmarks on {first.name} ...", flush=True)
+    benchmarks = micro.run(stack, first, status_function, rounds=args.rounds, import_runs=args.import_runs)
+    print(micro_table(benchmarks, first.name))
+    elapsed = time.monotonic() - started
+    print(f"\nbench done in {elapsed:.0f} s on {platform.python_implementation()} {platform.python_version()}")
+    if args.json:
+        document = {
+            "command": command,
+            "prices": str(args.prices),
+            "jobs": jobs,
+            "python": platform.python_version(),
+            "elapsed_s": round(elapsed, 1),
+            "models": results,
+            "micro": dataclasses.asdict(benchmarks),
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(document, indent=2) + "\n")
+        print(f"figures written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()
