@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lambdas.choreography import table
+from local.gateway import function_url_event
 from local.runtime import LocalRuntime
 from local.workload import Workload
 
@@ -18,15 +19,8 @@ Progress = Callable[[dict[str, Any]], None]
 
 
 def status_request(path: str) -> dict[str, Any]:
-    """A Function URL request, as Lambda hands it to the status function."""
-    return {
-        "version": "2.0",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {},
-        "requestContext": {"http": {"method": "GET", "path": path}, "stage": "$default"},
-        "isBase64Encoded": False,
-    }
+    """A GET of the status function's URL, as Lambda hands it to the handler."""
+    return function_url_event("GET", path, {}, b"")
 
 
 def run(
