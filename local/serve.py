@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from lambdas.choreography.model import load_model
 from local.assembly import ensure_synthesized, load_stacks
@@ -22,13 +23,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default="order-fulfillment", help="the model's name")
     parser.add_argument("--port", type=int, default=5000, help="the AWS endpoint's port")
     parser.add_argument("--status-port", type=int, default=0, help="the status URL's port (default: any free one)")
+    parser.add_argument("--assembly", type=Path, help="a synthesized cloud assembly to serve (default: cdk.out)")
     parser.add_argument("--seconds", type=float, default=0, help="stop after this long (0: run until interrupted)")
     args = parser.parse_args(argv)
     models = {model.name: model for model in map(load_model, sorted(MODELS_DIR.glob("*.json")))}
     if args.model not in models:
         parser.error(f"--model: {args.model!r} is not one of {sorted(models)}")
     model = models[args.model]
-    stacks = {stack.name: stack for stack in load_stacks(ensure_synthesized())}
+    stacks = {stack.name: stack for stack in load_stacks(args.assembly or ensure_synthesized())}
     with (
         LocalRuntime(stacks[stack_name(model)], port=args.port) as runtime,
         serve_status(runtime, args.status_port) as status_url,

@@ -48,13 +48,13 @@ def _assert_completed_once(
     assert records[table.INSTANCE_SK][table.STATUS] == table.COMPLETED
 
 
-def _orderings(events: EventFactory, copies: int) -> dict[str, list[dict[str, Any]]]:
-    """For every ordering of one order's six events, a separate order whose events come in that order,
-    each delivered `copies` times in a row."""
+def _orderings(events: EventFactory, copies: int, stride: int = 1) -> dict[str, list[dict[str, Any]]]:
+    """For every `stride`-th ordering of one order's six events, a separate order whose events come in
+    that order, each delivered `copies` times in a row."""
     base = f"PERM{copies}-{time.monotonic_ns() % 10**8}"
     size = len(events.lifecycle("x"))
     deliveries: dict[str, list[dict[str, Any]]] = {}
-    for number, ordering in enumerate(itertools.permutations(range(size))):
+    for number, ordering in enumerate(itertools.islice(itertools.permutations(range(size)), 0, None, stride)):
         lifecycle = events.lifecycle(f"{base}-{number}")
         deliveries[f"{base}-{number}"] = [lifecycle[index] for index in ordering for _ in range(copies)]
     return deliveries
@@ -77,19 +77,21 @@ def _deliver_in_rounds(runtime: LocalRuntime, deliveries: dict[str, list[dict[st
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "copies",
+    ("copies", "stride"),
     [
-        pytest.param(1, id="once", marks=pytest.mark.xdist_group("orderings-once")),
-        pytest.param(2, id="twice", marks=pytest.mark.xdist_group("orderings-twice")),
+        # All 720 orderings once; every event twice on every third ordering (240), which keeps the suite
+        # within CI's time while each position of each event still meets its duplicate.
+        pytest.param(1, 1, id="once", marks=pytest.mark.xdist_group("orderings-once")),
+        pytest.param(2, 3, id="twice", marks=pytest.mark.xdist_group("orderings-twice")),
     ],
 )
 def test_every_ordering_of_an_order_converges(
-    runtime: LocalRuntime, events: EventFactory, order_model: Choreography, copies: int
+    runtime: LocalRuntime, events: EventFactory, order_model: Choreography, copies: int, stride: int
 ) -> None:
-    deliveries = _orderings(events, copies)
-    assert len(deliveries) == 720
+    deliveries = _orderings(events, copies, stride)
+    assert len(deliveries) == 720 // stride
     statuses = _deliver_in_rounds(runtime, deliveries)
-    assert len(statuses) == 720
+    assert len(statuses) == 720 // stride
     for number, (order_id, status) in enumerate(statuses.items()):
         # Every order's records; one history in eight (reading a history is moto's slowest call).
         _assert_completed_once(runtime, order_model, order_id, status, read_history=number % 8 == 0)

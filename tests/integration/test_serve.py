@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from lambdas.choreography import table
 from lambdas.choreography.model import Choreography
@@ -52,7 +53,7 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_events_put_through_the_endpoint_complete_an_order(order_model: Choreography) -> None:
+def test_events_put_through_the_endpoint_complete_an_order(order_model: Choreography, assembly_dir: Path) -> None:
     port, status_port = _free_port(), _free_port()
     server = subprocess.Popen(
         [
@@ -66,7 +67,9 @@ def test_events_put_through_the_endpoint_complete_an_order(order_model: Choreogr
             "--status-port",
             str(status_port),
             "--seconds",
-            "90",
+            "180",
+            "--assembly",  # the session's synthesis: a fresh clone has no cdk.out to serve yet
+            str(assembly_dir),
         ],
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
@@ -90,7 +93,7 @@ def test_events_put_through_the_endpoint_complete_an_order(order_model: Choreogr
             ],
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=170,
             check=False,
         )
         assert client.stdout.strip().splitlines()[-1:] == ["SUCCEEDED"], client.stderr[-2000:]
