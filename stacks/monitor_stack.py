@@ -15,7 +15,7 @@ from lambdas.choreography import table as layout
 from lambdas.choreography.model import Choreography
 from stacks.config import MonitorSettings
 from stacks.constructs.alerting import Alerting
-from stacks.constructs.event_bus import MonitorBus
+from stacks.constructs.event_bus import MAX_EVENT_AGE, RETRY_ATTEMPTS, MonitorBus
 from stacks.constructs.functions import MonitorFunction
 from stacks.constructs.queues import durable_queue
 from stacks.constructs.state_table import StateTable
@@ -112,8 +112,8 @@ class ChoreographyMonitorStack(Stack):
                     targets.LambdaFunction(
                         correlator.function,
                         dead_letter_queue=rule_dead_letters,
-                        retry_attempts=185,
-                        max_event_age=Duration.hours(24),
+                        retry_attempts=RETRY_ATTEMPTS,
+                        max_event_age=MAX_EVENT_AGE,
                     )
                 ],
             )

@@ -24,6 +24,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from lambdas.choreography.model import Choreography
+from stacks.constructs.event_bus import MAX_EVENT_AGE, RETRY_ATTEMPTS
 
 PERIOD = Duration.minutes(5)
 
@@ -57,8 +58,8 @@ class Alerting(Construct):
                 targets.SnsTopic(
                     self.topic,
                     dead_letter_queue=rule_dead_letters,
-                    retry_attempts=185,
-                    max_event_age=Duration.hours(24),
+                    retry_attempts=RETRY_ATTEMPTS,
+                    max_event_age=MAX_EVENT_AGE,
                 )
             ],
         )

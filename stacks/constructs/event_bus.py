@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
+
+# Every rule target's delivery: EventBridge's longest retry (24 hours, 185 attempts), then its DLQ.
+RETRY_ATTEMPTS = 185
+MAX_EVENT_AGE = Duration.hours(24)
 
 
 class MonitorBus(Construct):
