@@ -14,6 +14,9 @@ from botocore.awsrequest import AWSRequest
 
 from cli.stack import required, stack_outputs
 
+FORBIDDEN = 403
+# What a caller of a Function URL with AWS_IAM auth needs (both, for URLs created since October 2025).
+CALLER_ACTIONS = ("lambda:InvokeFunctionUrl", "lambda:InvokeFunction")
 FUNCTION_URL_HOST = re.compile(r"^[a-z0-9]+\.lambda-url\.(?P<region>[a-z0-9-]+)\.on\.aws$")
 
 
@@ -55,7 +58,21 @@ class StatusClient:
                 body: dict[str, Any] = json.loads(response.read())
                 return body
         except urllib.error.HTTPError as error:
-            raise StatusError(error.code, _message(error.read())) from None
+            message = _message(error.read())
+            if error.code == FORBIDDEN:
+                message = f"{message}. {self.forbidden_hint()}"
+            raise StatusError(error.code, message) from None
+
+    def forbidden_hint(self) -> str:
+        """Who signed, and what that principal needs: a 403 from a Function URL says neither."""
+        frozen = self.credentials.get_frozen_credentials()
+        source = getattr(self.credentials, "method", None) or "unknown source"
+        return (
+            f"Signed with access key {frozen.access_key} ({source}) for region {self.region}. The caller needs "
+            f"{' and '.join(CALLER_ACTIONS)} on the status function: attach the stack's StatusReadersPolicyArn "
+            "output (a managed policy granting both) to your user or role. Against make serve, sign with the "
+            "local runtime's credentials: AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local."
+        )
 
 
 def _message(payload: bytes) -> str:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -24,9 +25,24 @@ class SimulatedCrash(Exception):
     """The handler's process died after an AWS call took effect and before the next one."""
 
 
+@dataclass(frozen=True)
+class Call:
+    """One AWS API call a handler made: which function, the IAM service prefix, the operation, its parameters."""
+
+    function: str
+    service: str  # the IAM prefix (botocore's signing name): states, not stepfunctions
+    operation: str
+    parameters: Mapping[str, Any]
+
+    @property
+    def action(self) -> str:
+        return f"{self.service}:{self.operation}"
+
+
 @contextmanager
-def handler_invocation() -> Iterator[None]:
+def handler_invocation(function: str = "") -> Iterator[None]:
     _inside.active = True
+    _inside.function = function
     try:
         yield
     finally:
@@ -48,6 +64,7 @@ class CallObserver:
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
+        self.made: list[Call] = []  # every call, for the IAM coverage check (tests/checks/grants.py)
         self.faults: Counter[str] = Counter()
         self.fault_rate = 0.0
         self._random = random.Random(0)
@@ -55,6 +72,7 @@ class CallObserver:
         self._crash_once_after: str | None = None
         # Every session made from now on gets the hooks (moto's mock replaces the default session, and
         # each runtime opens a new mock), as moto's own request interception is installed.
+        BUILTIN_HANDLERS.append(("before-parameter-build", self._record))
         BUILTIN_HANDLERS.append(("before-call", self._before_call))
         BUILTIN_HANDLERS.append(("after-call", self._after_call))
 
@@ -71,6 +89,13 @@ class CallObserver:
     def _roll(self) -> bool:
         with self._lock:
             return self.fault_rate > 0 and self._random.random() < self.fault_rate
+
+    def _record(self, params: Mapping[str, Any], model: Any, **_: Any) -> None:
+        if not _in_handler():
+            return
+        call = Call(getattr(_inside, "function", ""), model.service_model.signing_name, model.name, dict(params))
+        with self._lock:
+            self.made.append(call)
 
     def _before_call(self, model: Any, **_: Any) -> None:
         if not _in_handler():

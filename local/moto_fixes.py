@@ -15,6 +15,8 @@ from typing import Any
 
 from moto.core.exceptions import AWSError
 from moto.dynamodb.responses import DynamoHandler
+from moto.sqs.exceptions import InvalidParameterValue
+from moto.sqs.models import SQSBackend
 from moto.stepfunctions.parser import models as sfn_models
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk,
@@ -54,6 +56,7 @@ def apply() -> None:
         _constructible_task_errors()
         _serialized_definition_parsing()
         _cached_task_clients()
+        _sqs_counts_message_bytes()
         _applied.append(True)
 
 
@@ -136,6 +139,38 @@ def _cached_task_clients() -> None:
 
     for module in (state_task_service_aws_sdk, state_task_service_dynamodb):
         module.boto_client_for = client_for  # type: ignore[attr-defined]
+
+
+def sqs_message_bytes(body: str, attributes: dict[str, Any] | None) -> int:
+    """A message's size as SQS counts it against MaximumMessageSize: the body's UTF-8 bytes and, for each
+    attribute, its name, data type and value."""
+    size = len(body.encode("utf-8", "surrogatepass"))
+    for name, attribute in (attributes or {}).items():
+        value = attribute.get("StringValue") or attribute.get("BinaryValue") or ""
+        size += len(name.encode()) + len(str(attribute.get("DataType", "")).encode())
+        size += len(value) if isinstance(value, bytes) else len(value.encode("utf-8", "surrogatepass"))
+    return size
+
+
+def _sqs_counts_message_bytes() -> None:
+    """moto compares a message body's length in characters with the queue's MaximumMessageSize and leaves
+    the attributes out; SQS counts bytes, attributes included, and refuses the message beyond it. A record
+    that fits here must fit there."""
+    original = SQSBackend.send_message
+
+    @functools.wraps(original)
+    def send_message(
+        self: Any, queue_name: str, message_body: str, message_attributes: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        limit = int(self.get_queue(queue_name).maximum_message_size)
+        size = sqs_message_bytes(message_body, message_attributes)
+        if size > limit:
+            raise InvalidParameterValue(
+                f"One or more parameters are invalid. Reason: Message must be shorter than {limit} bytes."
+            )
+        return original(self, queue_name, message_body, message_attributes, *args, **kwargs)
+
+    SQSBackend.send_message = send_message  # type: ignore[method-assign]
 
 
 def _locked(method: Callable[..., Any], lock: threading.Lock | threading.RLock) -> Callable[..., Any]:

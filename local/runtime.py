@@ -31,10 +31,11 @@ from lambdas.correlator.dal import StepFunctionsWorkflow
 from lambdas.status.dal import StatusStore
 from local import moto_fixes
 from local.assembly import StackTemplate
-from local.calls import CallObserver, handler_invocation, observer
+from local.calls import Call, CallObserver, handler_invocation, observer
 from local.platform import LocalPlatform
 
 REGION = "us-east-1"
+SQS_DEFAULT_MESSAGE_BYTES = 262_144
 ACCOUNT = "123456789012"
 LOCAL_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "local",
@@ -112,6 +113,7 @@ class LocalRuntime:
         # ordinary here, and their errors are in the execution history.
         logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
         self.calls: CallObserver = observer()  # before any handler's cold start builds its clients
+        self._calls_from = len(self.calls.made)
         self._exit.enter_context(_environment(LOCAL_ENVIRONMENT))
         if self.port is None:
             self._exit.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
@@ -159,8 +161,10 @@ class LocalRuntime:
     # -- resources from the template -----------------------------------------------------------------
 
     def _create_queues(self) -> None:
-        for logical_id, _ in self.stack.of_type("AWS::SQS::Queue"):
-            url = self.sqs.create_queue(QueueName=logical_id)["QueueUrl"]
+        for logical_id, properties in self.stack.of_type("AWS::SQS::Queue"):
+            # moto's own default is 1 MiB; a queue that sets no size has 256 KiB in CloudFormation.
+            size = str(properties.get("MaximumMessageSize", SQS_DEFAULT_MESSAGE_BYTES))
+            url = self.sqs.create_queue(QueueName=logical_id, Attributes={"MaximumMessageSize": size})["QueueUrl"]
             self.names[logical_id] = url
             self.arns[logical_id] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{logical_id}"
 
@@ -241,7 +245,7 @@ class LocalRuntime:
 
     def invoke(self, function: LocalFunction, event: Any) -> Any:
         """Call the real handler with the function's environment, as Lambda would, in this process."""
-        with self._invoke_lock, handler_invocation():
+        with self._invoke_lock, handler_invocation(function.logical_id):
             captured = io.StringIO()
             with contextlib.redirect_stdout(captured):
                 result = function.load()(event, LambdaContext(function.logical_id, function.memory_mb))
@@ -251,6 +255,10 @@ class LocalRuntime:
             if result["outcome"] != "quarantined" and result.get("event_id"):
                 self.accepted.add(result["event_id"])
         return result
+
+    def handler_calls(self) -> list[Call]:
+        """Every AWS call the handlers made while this runtime was open."""
+        return self.calls.made[self._calls_from :]
 
     def correlator_outcomes(self) -> Counter[str]:
         return self.outcomes
@@ -277,10 +285,11 @@ class LocalRuntime:
         """One delivery of an event straight to the correlator, as a rule target's invocation makes it."""
         return self.invoke(self.correlator, event)
 
-    def publish(self, events: Sequence[Mapping[str, Any]]) -> int:
-        """Put EventBridge events on the bus, as services do, and let the rules route them to the handlers
-        (with Lambda's retries and on-failure destination). Returns the handler invocations made."""
-        self.platform.publish([_entry(event) for event in events])
+    def publish(self, events: Sequence[Mapping[str, Any]], bus: str | None = None) -> int:
+        """Put EventBridge events on the bus (the monitor's, or `bus`: the services' own), as services do,
+        and let the rules route them to the handlers (with Lambda's retries and on-failure destination).
+        Returns the handler invocations made."""
+        self.platform.publish([_entry(event) for event in events], bus)
         return self.platform.pump()
 
     # -- observing ---------------------------------------------------------------------------------

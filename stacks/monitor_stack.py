@@ -25,6 +25,7 @@ from stacks.packaging import dependencies_layer_directory, function_code_directo
 from stacks.rules import event_patterns
 
 NAMESPACE = "ChoreographyMonitor"
+QUARANTINE_MESSAGE_BYTES = 1_048_576  # the most SQS allows
 
 
 def stack_name(model: Choreography) -> str:
@@ -50,7 +51,10 @@ class ChoreographyMonitorStack(Stack):
         )
         rule_dead_letters = durable_queue(self, "RuleDeadLetters")
         correlator_dead_letters = durable_queue(self, "CorrelatorDeadLetters")
-        quarantine = durable_queue(self, "Quarantine")
+        # Large enough for any EventBridge event (256 KiB at most) with its reason: nothing is cut to fit.
+        quarantine = durable_queue(self, "Quarantine", max_message_bytes=QUARANTINE_MESSAGE_BYTES)
+        if settings.services_bus is not None:
+            bus.forward_from(settings.services_bus, model, rule_dead_letters)
 
         code = lambda_.Code.from_asset(str(function_code_directory(model_path, model.name)))
         dependencies = lambda_.LayerVersion(
@@ -73,6 +77,7 @@ class ChoreographyMonitorStack(Stack):
                 "TABLE_NAME": state.table.table_name,
                 "STATE_MACHINE_ARN": workflow.state_machine.state_machine_arn,
                 "QUARANTINE_QUEUE_URL": quarantine.queue_url,
+                "QUARANTINE_MAX_MESSAGE_BYTES": str(QUARANTINE_MESSAGE_BYTES),
                 "RETENTION_DAYS": str(settings.retention_days),
             },
         )
@@ -100,6 +105,25 @@ class ChoreographyMonitorStack(Stack):
             memory_mb=512,  # a faster CPU for a person waiting on an answer
         )
         status_url = status.function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
+        # For the people and roles that ask where orders are: since October 2025 a caller of a new Function
+        # URL with AWS_IAM auth needs lambda:InvokeFunction as well as lambda:InvokeFunctionUrl.
+        status_readers = iam.ManagedPolicy(
+            self,
+            "StatusReaders",
+            description=f"{model.name}: call the order-status URL (attach to whoever reads order status)",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["lambda:InvokeFunctionUrl"],
+                    resources=[status.function.function_arn],
+                    conditions={"StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}},
+                ),
+                iam.PolicyStatement(
+                    actions=["lambda:InvokeFunction"],
+                    resources=[status.function.function_arn],
+                    conditions={"Bool": {"lambda:InvokedViaFunctionUrl": "true"}},
+                ),
+            ],
+        )
 
         for source, pattern in event_patterns(model).items():
             events.Rule(
@@ -142,7 +166,7 @@ class ChoreographyMonitorStack(Stack):
         )
         status.role.add_to_policy(
             iam.PolicyStatement(
-                actions=["dynamodb:GetItem", "dynamodb:Query"],
+                actions=["dynamodb:Query"],
                 resources=[table_arn, f"{table_arn}/index/{layout.STATUS_INDEX}"],
             )
         )
@@ -181,6 +205,7 @@ class ChoreographyMonitorStack(Stack):
         CfnOutput(self, "AlertsTopicArn", value=alerting.topic.topic_arn)
         CfnOutput(self, "StateMachineArn", value=workflow.state_machine.state_machine_arn)
         CfnOutput(self, "StatusUrl", value=status_url.url)
+        CfnOutput(self, "StatusReadersPolicyArn", value=status_readers.managed_policy_arn)
         CfnOutput(self, "TableName", value=state.table.table_name)
         CfnOutput(self, "QuarantineQueueUrl", value=quarantine.queue_url)
         CfnOutput(self, "RuleDeadLettersUrl", value=rule_dead_letters.queue_url)

@@ -17,9 +17,10 @@ from jsonschema.exceptions import best_match
 
 from lambdas.choreography.model import Choreography, Milestone, field_path
 
-# Step Functions execution names: 1 to 80 characters, none of these, no white space or control characters.
+# Step Functions execution names: 1 to 80 characters, none of these, no white space or control characters;
+# StartExecution also refuses U+FFFE, U+FFFF and surrogates (which only a lone surrogate in JSON can make).
 EXECUTION_NAME_MAX = 80
-FORBIDDEN_IN_NAME = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]")
+FORBIDDEN_IN_NAME = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f\ufffe\uffff\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,32 @@ def execution_name_problem(name: str) -> str | None:
     return None
 
 
+class UncheckedFormat(RuntimeError):
+    """A format the model's schemas use that this environment's jsonschema would not check."""
+
+
+def formats_used(schema: Any) -> set[str]:
+    if isinstance(schema, Mapping):
+        found = {schema["format"]} if isinstance(schema.get("format"), str) else set()
+        return found.union(*(formats_used(value) for value in schema.values()))
+    if isinstance(schema, list):
+        return set().union(*(formats_used(value) for value in schema))
+    return set()
+
+
 class EventClassifier:
     def __init__(self, model: Choreography) -> None:
         self.model = model
+        # jsonschema skips, silently, a format whose checker needs a package that is not installed (date-time
+        # needs rfc3339-validator): refuse to start rather than accept here what is refused elsewhere.
+        checked = FormatChecker().checkers
+        for name, event in model.events.items():
+            unchecked = sorted(formats_used(event.schema) - set(checked))
+            if unchecked:
+                raise UncheckedFormat(
+                    f"{model.name}: events.{name}.schema uses format {unchecked}, which this environment's "
+                    "jsonschema does not check (a package is missing: see lambdas/requirements.txt)"
+                )
         self._validators = {
             name: Draft202012Validator(event.schema, format_checker=FormatChecker())
             for name, event in model.events.items()

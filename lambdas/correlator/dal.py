@@ -9,6 +9,7 @@ dead-letter destination with the error. Only the answers that are expected outco
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -21,7 +22,11 @@ from lambdas.correlator.logic import TokenClosed
 
 # Step Functions' answers for a token that no longer waits (moto answers InvalidToken for all of them).
 CLOSED_TOKEN_ERRORS = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
-MAX_MESSAGE_BYTES = 250_000  # SQS takes 256 KiB; leave room for the envelope
+# A quarantine record names the problem in a line a person reads; the event itself is what is kept whole.
+FIELD_CHARACTERS = 200
+REASON_CHARACTERS = 2_000
+ATTRIBUTE_CHARACTERS = 1_000
+NOT_IN_SQS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 class DynamoStore:
@@ -157,23 +162,69 @@ class StepFunctionsWorkflow:
 
 
 class SqsQuarantine:
-    def __init__(self, client: Any, queue_url: str, model_name: str) -> None:
+    def __init__(self, client: Any, queue_url: str, model_name: str, max_message_bytes: int) -> None:
         self.client = client
         self.queue_url = queue_url
         self.model_name = model_name
+        self.max_message_bytes = max_message_bytes
 
     def hold(self, raw_event: Any, rejection: Rejection) -> None:
-        body = {"model": self.model_name, "field": rejection.field, "reason": rejection.reason, "event": raw_event}
-        text = json.dumps(body, default=repr)
-        if len(text.encode()) > MAX_MESSAGE_BYTES:  # keep the reason and as much of the event as fits
-            body["event"] = json.dumps(raw_event, default=repr)[: MAX_MESSAGE_BYTES // 2]
-            body["truncated"] = True
-            text = json.dumps(body)
-        self.client.send_message(
-            QueueUrl=self.queue_url,
-            MessageBody=text,
-            MessageAttributes={"reason": {"DataType": "String", "StringValue": str(rejection)[:1000]}},
-        )
+        body, attributes = quarantine_message(self.model_name, raw_event, rejection, self.max_message_bytes)
+        self.client.send_message(QueueUrl=self.queue_url, MessageBody=body, MessageAttributes=attributes)
+
+
+def quarantine_message(
+    model_name: str, raw_event: Any, rejection: Rejection, max_bytes: int
+) -> tuple[str, dict[str, Any]]:
+    """The quarantine record and its attributes, within `max_bytes` as SQS counts them (the body plus each
+    attribute's name, type and value): a record SQS refused would fail every retry instead of being kept.
+    Field and reason are cut to a readable length (an invalid value may be quoted whole in the reason);
+    the event is kept whole when it fits, else as much of its JSON text as fits, marked truncated."""
+    reason = _sqs_text(_cut(str(rejection), min(ATTRIBUTE_CHARACTERS, max_bytes // 16)))
+    attributes = {"reason": {"DataType": "String", "StringValue": reason}}
+    room = max_bytes - sum(len(name.encode()) + _attribute_bytes(value) for name, value in attributes.items())
+    body: dict[str, Any] = {
+        "model": model_name,
+        "field": _cut_json(rejection.field, min(FIELD_CHARACTERS, max_bytes // 16)),
+        "reason": _cut_json(rejection.reason, min(REASON_CHARACTERS, max_bytes // 8)),
+        "event": raw_event,
+    }
+    text = json.dumps(body, default=repr)  # ASCII only: every character is one SQS accepts
+    if len(text) <= room:
+        return text, attributes
+    event_text = json.dumps(raw_event, default=repr)
+    body.update(event="", truncated=True, eventCharacters=len(event_text))
+    body["event"] = _cut_json(event_text, room - len(json.dumps(body)) + 2, mark=False)
+    return json.dumps(body), attributes
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def _cut_json(text: str, budget: int, *, mark: bool = True) -> str:
+    """The longest start of `text` whose JSON string (quotes and escapes included) takes at most `budget`
+    characters, with its full length noted when `mark`: escapes make the JSON up to 12 times longer."""
+    if len(json.dumps(text)) <= budget:
+        return text
+    note = f"... ({len(text)} characters)" if mark else ""
+    low, high = 0, min(len(text), budget)
+    while low < high:  # the longest prefix that fits
+        middle = (low + high + 1) // 2
+        if len(json.dumps(text[:middle] + note)) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low] + note
+
+
+def _sqs_text(text: str) -> str:
+    """SQS takes only the characters XML 1.0 allows (no U+FFFE, U+FFFF or lone surrogates)."""
+    return NOT_IN_SQS.sub("\ufffd", text)
+
+
+def _attribute_bytes(attribute: Mapping[str, str]) -> int:
+    return len(attribute["DataType"].encode()) + len(attribute["StringValue"].encode())
 
 
 def _code(error: ClientError) -> str:

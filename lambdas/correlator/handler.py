@@ -29,6 +29,7 @@ metrics = Metrics()
 
 # A few quick retries inside the call; beyond that the invocation fails and Lambda retries it later.
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
+SQS_DEFAULT_MESSAGE_BYTES = 262_144  # a queue's MaximumMessageSize unless it is set
 METRIC_NAMES = {
     Outcome.STARTED: "InstancesStarted",
     Outcome.START_DUPLICATE: "EventsDuplicate",
@@ -51,7 +52,12 @@ def build_correlator(environment: Mapping[str, str]) -> Correlator:
             boto3.client("dynamodb", config=CLIENT_CONFIG), environment["TABLE_NAME"], model.name, model.version
         ),
         StepFunctionsWorkflow(boto3.client("stepfunctions", config=CLIENT_CONFIG), environment["STATE_MACHINE_ARN"]),
-        SqsQuarantine(boto3.client("sqs", config=CLIENT_CONFIG), environment["QUARANTINE_QUEUE_URL"], model.name),
+        SqsQuarantine(
+            boto3.client("sqs", config=CLIENT_CONFIG),
+            environment["QUARANTINE_QUEUE_URL"],
+            model.name,
+            int(environment.get("QUARANTINE_MAX_MESSAGE_BYTES", SQS_DEFAULT_MESSAGE_BYTES)),
+        ),
         retention=timedelta(days=int(environment.get("RETENTION_DAYS", "90"))),
     )
 

@@ -6,6 +6,7 @@ import os
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import boto3
 from aws_lambda_powertools import Logger
@@ -36,6 +37,11 @@ def store() -> StatusStore:
 
 @app.get("/orders/<order_id>")
 def get_order(order_id: str) -> dict[str, Any]:
+    # A Function URL hands the path over as the client sent it, percent-encoded (ü as %C3%BC).
+    try:
+        order_id = unquote(order_id, errors="strict")
+    except UnicodeDecodeError:
+        raise BadRequestError(f"orderId {order_id[:100]!r} is not percent-encoded UTF-8") from None
     problem = execution_name_problem(order_id)
     if problem:
         raise BadRequestError(f"orderId {order_id[:100]!r} {problem}")

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration, RemovalPolicy
+import jsii
+from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -27,6 +27,13 @@ from lambdas.choreography.model import Choreography
 from stacks.constructs.event_bus import MAX_EVENT_AGE, RETRY_ATTEMPTS
 
 PERIOD = Duration.minutes(5)
+CLOUDWATCH = "cloudwatch.amazonaws.com"  # publishes alarm actions
+EVENTBRIDGE = "events.amazonaws.com"  # publishes the stuck rule's targets
+PUBLISHERS = (CLOUDWATCH, EVENTBRIDGE)
+
+
+def stuck_rule_name(model: Choreography) -> str:
+    return f"{model.name}-stuck-notices"  # a model name has at most 40 characters; a rule name 64
 
 
 class Alerting(Construct):
@@ -51,22 +58,18 @@ class Alerting(Construct):
         self.stuck_rule = events.Rule(
             self,
             "StuckRule",
+            # A name of our own: the AWS/Events metrics carry the rule's name, while Ref of a rule on a
+            # custom bus is "bus|rule", which no metric dimension ever equals.
+            rule_name=stuck_rule_name(model),
             event_bus=bus,
             description=f"{model.name}: the monitor's {model.stuck_event} events, to the alerts topic",
             event_pattern=events.EventPattern(source=[model.monitor_source], detail_type=[model.stuck_event]),
-            targets=[
-                targets.SnsTopic(
-                    self.topic,
-                    dead_letter_queue=rule_dead_letters,
-                    retry_attempts=RETRY_ATTEMPTS,
-                    max_event_age=MAX_EVENT_AGE,
-                )
-            ],
+            targets=[_TopicTarget(self.topic, rule_dead_letters)],  # type: ignore[list-item]  # a jsii interface
         )
         stuck = cloudwatch.Metric(
             namespace="AWS/Events",
             metric_name="TriggeredRules",
-            dimensions_map={"EventBusName": bus.event_bus_name, "RuleName": self.stuck_rule.rule_name},
+            dimensions_map={"EventBusName": bus.event_bus_name, "RuleName": stuck_rule_name(model)},
             statistic="Sum",
             period=PERIOD,
             label="stuck",
@@ -92,6 +95,7 @@ class Alerting(Construct):
         for name, queue in dead_letter_queues.items():
             depth = queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum")
             self.alarms.append(self._alarm(f"{name}NotEmpty", depth, f"{model.name}: {name} holds events to redrive"))
+        self._allow_publishers()
         self.dashboard = self._dashboard(
             model=model,
             state_machine=state_machine,
@@ -109,21 +113,41 @@ class Alerting(Construct):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.DESTROY,
         )
-        # The services that publish alarms and stuck notices must be able to use the key.
+        # The services that publish alarms and stuck notices must be able to use the key, for this
+        # account's resources only.
         key.add_to_resource_policy(
             iam.PolicyStatement(
-                principals=[
-                    iam.ServicePrincipal("cloudwatch.amazonaws.com"),
-                    iam.ServicePrincipal("events.amazonaws.com"),
-                ],
+                principals=[iam.ServicePrincipal(service) for service in PUBLISHERS],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],  # in a key policy, "*" means this key
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
             )
         )
         topic = sns.Topic(self, "Topic", display_name=f"{model.name} monitor alerts", master_key=key, enforce_ssl=True)
         for address in emails:
             topic.add_subscription(subscriptions.EmailSubscription(address))
         return topic
+
+    def _allow_publishers(self) -> None:
+        """A topic policy replaces SNS's default one, so each publisher is allowed by name, and only for
+        the resources of this construct: the alarms (CloudWatch) and the stuck rule (EventBridge)."""
+        publishers = {
+            "AlarmsPublish": (CLOUDWATCH, "ArnLike", [alarm.alarm_arn for alarm in self.alarms]),
+            "StuckNoticesPublish": (EVENTBRIDGE, "ArnEquals", [self.stuck_rule.rule_arn]),
+        }
+        for sid, (service, operator, sources) in publishers.items():
+            self.topic.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=sid,
+                    principals=[iam.ServicePrincipal(service)],
+                    actions=["sns:Publish"],
+                    resources=[self.topic.topic_arn],
+                    conditions={
+                        "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                        operator: {"aws:SourceArn": sources if len(sources) > 1 else sources[0]},
+                    },
+                )
+            )
 
     def _alarm(self, construct_id: str, metric: cloudwatch.IMetric, description: str) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
@@ -200,3 +224,31 @@ class Alerting(Construct):
         )
         dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24))
         return dashboard
+
+
+@jsii.implements(events.IRuleTarget)
+class _TopicTarget:
+    """The alerts topic as a rule target, without the unconditioned grant that CDK's SnsTopic target adds
+    to the topic policy (the construct grants EventBridge for its own rule only). Undeliverable notices go
+    to the rule dead letters, which EventBridge may write to for this rule alone."""
+
+    def __init__(self, topic: sns.ITopic, dead_letters: sqs.IQueue) -> None:
+        self.topic = topic
+        self.dead_letters = dead_letters
+
+    def bind(self, rule: events.IRule, _id: str | None = None) -> events.RuleTargetConfig:
+        self.dead_letters.add_to_resource_policy(
+            iam.PolicyStatement(
+                principals=[iam.ServicePrincipal(EVENTBRIDGE)],
+                actions=["sqs:SendMessage"],
+                resources=[self.dead_letters.queue_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}},
+            )
+        )
+        return events.RuleTargetConfig(
+            arn=self.topic.topic_arn,
+            dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self.dead_letters.queue_arn),
+            retry_policy=events.CfnRule.RetryPolicyProperty(
+                maximum_retry_attempts=RETRY_ATTEMPTS, maximum_event_age_in_seconds=int(MAX_EVENT_AGE.to_seconds())
+            ),
+        )

@@ -9,10 +9,11 @@ from constructs import Construct
 RETENTION = Duration.days(14)  # the longest SQS allows: time enough to notice, fix and redrive
 
 
-def durable_queue(scope: Construct, construct_id: str) -> sqs.Queue:
+def durable_queue(scope: Construct, construct_id: str, *, max_message_bytes: int | None = None) -> sqs.Queue:
     return sqs.Queue(
         scope,
         construct_id,
+        max_message_size_bytes=max_message_bytes,
         encryption=sqs.QueueEncryption.SQS_MANAGED,
         enforce_ssl=True,
         retention_period=RETENTION,

@@ -48,6 +48,32 @@ def test_alerts_topic_is_encrypted_with_a_rotated_key_and_tls_only(
         service for statement in key["KeyPolicy"]["Statement"] for service in statement["Principal"].get("Service", [])
     }
     assert services >= {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
+    for statement in key["KeyPolicy"]["Statement"]:
+        if "Service" in statement["Principal"]:  # for this account's alarms and rules only
+            assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+
+
+def test_the_stuck_alarm_watches_the_rule_by_its_name(order_stack: StackTemplate) -> None:
+    """AWS/Events metrics carry the rule's name; Ref of a rule on a custom bus is "bus|rule"."""
+    ((rule_id, rule),) = [(i, r) for i, r in order_stack.of_type("AWS::Events::Rule") if "Stuck" in i]
+    alarm = _alarms(order_stack)[next(i for i in _alarms(order_stack) if i.startswith("AlertingStuckOrders"))]
+    metric = alarm["Metrics"][0]["MetricStat"]["Metric"]
+    dimensions = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+    assert dimensions["RuleName"] == rule["Name"] == "order-fulfillment-stuck-notices"
+    assert dimensions["RuleName"] != {"Ref": rule_id}
+    assert dimensions["EventBusName"] == rule["EventBusName"]
+
+
+def test_only_this_stacks_alarms_and_stuck_rule_may_publish(order_stack: StackTemplate) -> None:
+    ((_, policy),) = order_stack.of_type("AWS::SNS::TopicPolicy")
+    allows = {s["Principal"]["Service"]: s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"}
+    assert set(allows) == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
+    alarms = allows["cloudwatch.amazonaws.com"]["Condition"]["ArnLike"]["aws:SourceArn"]
+    assert sorted(a["Fn::GetAtt"][0] for a in alarms) == sorted(_alarms(order_stack))
+    stuck_rule = allows["events.amazonaws.com"]["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::GetAtt"][0]
+    assert stuck_rule.startswith("AlertingStuckRule")
+    for statement in allows.values():
+        assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
 
 
 def test_stuck_notices_go_to_the_topic(order_stack: StackTemplate, order_model: Choreography) -> None:

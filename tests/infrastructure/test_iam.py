@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,7 +44,6 @@ EXPECTED_ACTIONS = {
     "StatusRole": {
         "logs:CreateLogStream",
         "logs:PutLogEvents",
-        "dynamodb:GetItem",
         "dynamodb:Query",
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
@@ -62,17 +62,39 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def wildcard_violations(stack: StackTemplate) -> list[str]:
+    """cdk-nag 3 acknowledges `AwsSolutions-IAM5[Resource::*]` per construct, whatever the action: this is
+    the check that a later `*` grant on an acknowledged role cannot pass."""
+    violations = []
+    for role, statement in _statements(stack):
+        actions = _as_list(statement["Action"])
+        if any("*" in action for action in actions):
+            violations.append(f"{role}: wildcard action in {actions}")
+        if "*" in _as_list(statement["Resource"]) and not set(actions) <= NO_RESOURCE_LEVEL:
+            violations.append(f"{role}: Resource '*' for {sorted(set(actions) - NO_RESOURCE_LEVEL)}")
+    return violations
+
+
 @pytest.mark.parametrize("stack_name", ["OrderFulfillmentMonitor", "ReturnRefundMonitor"])
 def test_no_wildcard_action_and_wildcard_resources_only_where_unavoidable(
     stacks: dict[str, StackTemplate], stack_name: str
 ) -> None:
-    statements = list(_statements(stacks[stack_name]))
-    assert statements
-    for role, statement in statements:
-        actions = _as_list(statement["Action"])
-        assert not any("*" in action for action in actions), (role, actions)
-        if "*" in _as_list(statement["Resource"]):
-            assert set(actions) <= NO_RESOURCE_LEVEL, (role, actions)
+    assert list(_statements(stacks[stack_name]))
+    assert wildcard_violations(stacks[stack_name]) == []
+
+
+def test_a_wildcard_grant_on_the_acknowledged_role_is_caught(order_stack: StackTemplate) -> None:
+    template = copy.deepcopy(dict(order_stack.template))
+    policy = next(
+        p["Properties"]
+        for p in template["Resources"].values()
+        if p["Type"] == "AWS::IAM::Policy" and p["Properties"]["Roles"][0]["Ref"].startswith("WorkflowStateMachineRole")
+    )
+    policy["PolicyDocument"]["Statement"].append({"Effect": "Allow", "Action": "dynamodb:DeleteTable", "Resource": "*"})
+    widened = StackTemplate(order_stack.name, template, order_stack.outdir)
+    (violation,) = wildcard_violations(widened)
+    assert violation.startswith("WorkflowStateMachineRole")
+    assert "dynamodb:DeleteTable" in violation
 
 
 @pytest.mark.parametrize("stack_name", ["OrderFulfillmentMonitor", "ReturnRefundMonitor"])

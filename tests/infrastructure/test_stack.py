@@ -200,6 +200,22 @@ def test_outputs_name_what_a_user_needs(template: Template) -> None:
     assert outputs["StatusUrl"]["Value"]["Fn::GetAtt"][1] == "FunctionUrl"
 
 
+def test_status_readers_get_both_actions_a_function_url_caller_needs(order_stack: StackTemplate) -> None:
+    """Since October 2025 a caller of a new AWS_IAM Function URL needs lambda:InvokeFunction as well as
+    lambda:InvokeFunctionUrl (Lambda docs, "Control access to Lambda function URLs")."""
+    policy_id, policy = order_stack.one_of_type("AWS::IAM::ManagedPolicy")
+    statements = policy["PolicyDocument"]["Statement"]
+    assert sorted(s["Action"] for s in statements) == ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]
+    function_id, _ = next((i, f) for i, f in order_stack.of_type("AWS::Lambda::Function") if i.startswith("Status"))
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        assert statement["Resource"] == {"Fn::GetAtt": [function_id, "Arn"]}  # the status function alone
+    by_action = {s["Action"]: s["Condition"] for s in statements}
+    assert by_action["lambda:InvokeFunctionUrl"] == {"StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}}
+    assert by_action["lambda:InvokeFunction"] == {"Bool": {"lambda:InvokedViaFunctionUrl": "true"}}
+    assert order_stack.template["Outputs"]["StatusReadersPolicyArn"]["Value"] == {"Ref": policy_id}
+
+
 def test_second_model_deploys_through_the_same_code(
     stacks: dict[str, StackTemplate], return_model: Choreography
 ) -> None:

@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from botocore.credentials import Credentials
 
 from cli.__main__ import main
+from cli.client import StatusClient, StatusError
 from cli.picture import CAUGHT, COLOURS, DONE, FAILED, NOT_REACHED
 from lambdas.choreography.model import Choreography
 from local.events import EventFactory
@@ -96,6 +98,30 @@ def test_requests_without_a_valid_signature_are_forbidden(
     code, _, err = _cli(capsys, "--url", status_url, "status", order_id)
     assert code == 1
     assert "HTTP 403" in err
+    # Which credentials signed, what the caller needs, and where to get it.
+    assert f"access key {LOCAL_ENVIRONMENT['AWS_ACCESS_KEY_ID']} (env)" in err
+    assert "lambda:InvokeFunctionUrl and lambda:InvokeFunction" in err
+    assert "StatusReadersPolicyArn" in err
+    assert "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local" in err
+
+
+@pytest.mark.parametrize("order_id", ["ORD-a+b", "ORD-x@y=z", "ORD-M\u00fcller", "ORD-\u6ce8\u6587-7"])
+def test_ids_a_url_must_encode_round_trip(
+    runtime: LocalRuntime, events: EventFactory, status_url: str, order_id: str, capsys
+) -> None:
+    """A Function URL hands rawPath over percent-encoded: the status function decodes it before it checks it."""
+    runtime.deliver(events.lifecycle(order_id)[0])
+    code, out, err = _cli(capsys, "--url", status_url, "--json", "status", order_id)
+    assert code == 0, err
+    assert json.loads(out)["orderId"] == order_id
+
+
+def test_a_path_that_is_not_utf_8_is_a_bad_request(status_url: str) -> None:
+    client = StatusClient(status_url, Credentials("local", "local"), "us-east-1")
+    with pytest.raises(StatusError) as refused:
+        client.get("orders/ORD-%FF")  # a byte that starts no UTF-8 character
+    assert refused.value.status == 400
+    assert str(refused.value).startswith("HTTP 400: orderId 'ORD-%FF' is not percent-encoded UTF-8")
 
 
 def test_an_unknown_order_is_reported_not_found(status_url: str, order_id: str, capsys) -> None:

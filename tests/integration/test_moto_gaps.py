@@ -138,6 +138,23 @@ CHECKS = {
             except NotImplementedError:
                 print("GAP")
     """,
+    "SQS sizes a message by its body's characters alone": """
+        with mock_aws():
+            sqs = boto3.client("sqs")
+            url = sqs.create_queue(QueueName="q", Attributes={"MaximumMessageSize": "1024"})["QueueUrl"]
+            accepted = 0
+            for body, attributes in (
+                ("\u00fc" * 600, {}),  # 600 characters, 1,200 bytes
+                ("x" * 1000, {"reason": {"DataType": "String", "StringValue": "y" * 100}}),  # 1,100 bytes with it
+            ):
+                try:
+                    sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=attributes)
+                    accepted += 1
+                except sqs.exceptions.ClientError:
+                    pass
+            # AWS: both are over 1,024 bytes and refused.
+            print("GAP" if accepted else "FIXED")
+    """,
 }
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import copy
+import json
 import random
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from lambdas.choreography.model import Choreography
+from local.assembly import StackTemplate
 from local.events import EventFactory
+from local.moto_fixes import sqs_message_bytes
 from local.runtime import LocalRuntime
 
 Mutation = Callable[[dict[str, Any], random.Random, Choreography], tuple[Any, str]]
@@ -154,3 +157,51 @@ def test_a_thousand_malformed_events_are_all_quarantined_with_a_reason(
 
 def test_a_valid_event_is_not_quarantined(runtime: LocalRuntime, events: EventFactory) -> None:
     assert runtime.deliver(events.event("OrderPackaged", "ORD-FUZZ-VALID"))["outcome"] == "early"
+
+
+def _quarantine_queue(runtime: LocalRuntime) -> str:
+    return next(name for name in runtime.names if name.startswith("Quarantine"))
+
+
+def test_a_record_quoting_a_huge_invalid_value_still_fits_the_queue(
+    runtime: LocalRuntime, events: EventFactory, order_stack: StackTemplate
+) -> None:
+    """The reason quotes the invalid value and the event holds it too: without bounds the record outgrows
+    the queue, SQS refuses it (moto is mended to count as SQS does) and the event would fail its retries."""
+    queue = _quarantine_queue(runtime)
+    limit = int(order_stack.resources[queue]["Properties"]["MaximumMessageSize"])
+    runtime.queue_messages(queue)
+    sizes = {"fits whole": 400_000, "cut to fit": limit + 50_000}
+    for label, length in sizes.items():
+        event = events.event("PaymentProcessed", f"ORD-HUGE-{length}")
+        event["detail"]["amount"] = "\u00fc\ufffe" + "9" * length  # a number field holding a long string
+        assert runtime.deliver(event)["outcome"] == "quarantined", label
+        (message,) = runtime.sqs.receive_message(
+            QueueUrl=runtime.names[queue], MessageAttributeNames=["All"], MaxNumberOfMessages=10
+        )["Messages"]
+        runtime.sqs.delete_message(QueueUrl=runtime.names[queue], ReceiptHandle=message["ReceiptHandle"])
+        assert sqs_message_bytes(message["Body"], message["MessageAttributes"]) <= limit, label
+        record = json.loads(message["Body"])
+        assert record["field"] == "detail.amount"
+        assert len(record["reason"]) < 2_100, label  # the value is quoted in part, with its length
+        assert "\ufffe" not in message["MessageAttributes"]["reason"]["StringValue"]  # SQS refuses U+FFFE
+        if label == "fits whole":
+            assert record["event"] == event
+            assert "truncated" not in record
+        else:
+            assert record["truncated"] is True
+            assert json.dumps(event).startswith(record["event"][:1000])
+            assert record["eventCharacters"] == len(json.dumps(event))
+
+
+def test_ids_that_step_functions_refuses_are_quarantined_not_retried(
+    runtime: LocalRuntime, events: EventFactory
+) -> None:
+    queue = _quarantine_queue(runtime)
+    runtime.queue_messages(queue)
+    for order_id in ("ORD-\ufffe", "ORD-\uffff", "ORD-\ud800"):
+        result = runtime.deliver(events.event("OrderPlaced", order_id))
+        assert result["outcome"] == "quarantined", order_id
+        assert result["reason"].startswith("detail.orderId:"), result
+    held = runtime.queue_messages(queue)
+    assert [message["field"] for message in held] == ["detail.orderId"] * 3
