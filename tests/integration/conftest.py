@@ -11,13 +11,14 @@ from lambdas.choreography.model import Choreography
 from local.assembly import StackTemplate
 from local.events import EventFactory
 from local.runtime import LocalRuntime
+from tests.checks.grants import checked_runtime
 
 
 @pytest.fixture(scope="module")
 def runtime(order_stack: StackTemplate) -> Iterator[LocalRuntime]:
     # One per module: moto's backends are process-wide, so a module that needs a runtime of its own
     # (other SLAs, its own archive) can only open it once the previous module's is closed.
-    with LocalRuntime(order_stack) as running:
+    with checked_runtime(order_stack) as running:
         yield running
 
 

@@ -16,12 +16,13 @@ from lambdas.choreography.model import Choreography
 from local.assembly import StackTemplate
 from local.events import EventFactory
 from local.runtime import LocalRuntime
+from tests.checks.grants import checked_runtime
 
 
 @pytest.fixture(scope="module")
 def archived(order_stack: StackTemplate) -> Iterator[LocalRuntime]:
     """A runtime of its own: a replay sends every archived event again."""
-    with LocalRuntime(order_stack) as running:
+    with checked_runtime(order_stack) as running:
         yield running
 
 
