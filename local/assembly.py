@@ -25,13 +25,17 @@ def cdk_context() -> dict[str, Any]:
     return context
 
 
-def synthesize(outdir: Path = DEFAULT_OUTDIR) -> Path:
-    """Synthesize every stack in-process, exactly as app.py does under `cdk synth`."""
+def synthesize(outdir: Path = DEFAULT_OUTDIR, settings: Mapping[str, Any] | None = None) -> Path:
+    """Synthesize every stack in-process, exactly as app.py does under `cdk synth` (`settings`: the
+    monitor's settings to change, as `-c` would)."""
     import aws_cdk as cdk
 
     from stacks.app_builder import build_app
+    from stacks.config import CONTEXT_KEY
 
-    app = cdk.App(context=cdk_context(), outdir=str(outdir))
+    context = cdk_context()
+    context[CONTEXT_KEY] = {**context.get(CONTEXT_KEY, {}), **(settings or {})}
+    app = cdk.App(context=context, outdir=str(outdir))
     build_app(app)
     app.synth()
     return outdir
@@ -84,12 +88,16 @@ class StackTemplate:
         return self.outdir / f"asset.{key.split('.')[0]}"
 
 
-def with_slas(stack: StackTemplate, model: Choreography, sla_seconds: int) -> StackTemplate:
-    """The same stack with every milestone's SLA set to `sla_seconds`, its definition generated from the
-    model as synthesis does: a local run cannot wait hours for an order to be late."""
-    hurried = dataclasses.replace(
-        model, milestones=tuple(dataclasses.replace(m, sla_seconds=sla_seconds) for m in model.milestones)
-    )
+def with_slas(
+    stack: StackTemplate, model: Choreography, sla_seconds: int, escalations: int | None = None
+) -> StackTemplate:
+    """The same stack with every milestone's SLA set to `sla_seconds` (and, given, its escalations), its
+    definition generated from the model as synthesis does: a local run cannot wait hours for an order to
+    be late."""
+    changes: dict[str, Any] = {"sla_seconds": sla_seconds}
+    if escalations is not None:
+        changes["escalations"] = escalations
+    hurried = dataclasses.replace(model, milestones=tuple(dataclasses.replace(m, **changes) for m in model.milestones))
     template = copy.deepcopy(dict(stack.template))
     logical_id, _ = stack.one_of_type("AWS::StepFunctions::StateMachine")
     template["Resources"][logical_id]["Properties"]["DefinitionString"] = json.dumps(build_definition(hurried))

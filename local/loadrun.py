@@ -24,8 +24,15 @@ def status_request(path: str) -> dict[str, Any]:
 
 
 def run(
-    runtime: LocalRuntime, workload: Workload, *, faults: float = 0.0, seed: int = 0, progress: Progress | None = None
+    runtime: LocalRuntime,
+    workload: Workload,
+    *,
+    faults: float = 0.0,
+    seed: int = 0,
+    progress: Progress | None = None,
+    bus: str | None = None,
 ) -> dict[str, Any]:
+    """`bus`: publish on the services' own bus (a rule forwards to the monitor's), not the monitor's."""
     started = time.monotonic()
     runtime.calls.calls.clear()
     accepted_before, outcomes_before = runtime.accepted_event_ids(), Counter(runtime.correlator_outcomes())
@@ -34,7 +41,7 @@ def run(
     try:
         for start in range(0, len(workload.arrivals), 10):
             batch = [event for _, event in workload.arrivals[start : start + 10]]
-            runtime.publish(batch)
+            runtime.publish(batch, bus)
             published += len(batch)
             if progress:
                 progress(

@@ -37,6 +37,7 @@ class LocalPlatform:
         self.routes: list[Route] = []
         self.notifications: dict[str, str] = {}  # rule -> the queue standing for its SNS topic target
         self.bus_name = ""
+        self.services_buses: set[str] = set()  # buses of the services' own that rules forward from
         self.failed_deliveries = 0
 
     def create(self) -> None:
@@ -44,21 +45,28 @@ class LocalPlatform:
         self.bus_name = bus["Name"]
         self.events.create_event_bus(Name=self.bus_name)
         self.runtime.names[bus_id] = self.bus_name
+        self.runtime.arns[bus_id] = self.bus_arn
         for rule_id, rule in self.runtime.stack.of_type("AWS::Events::Rule"):
+            bus_name = self._rule_bus(rule)
             self.events.put_rule(
                 Name=rule_id,
-                EventBusName=self.bus_name,
+                EventBusName=bus_name,
                 EventPattern=json.dumps(rule["EventPattern"]),
                 State=rule.get("State", "ENABLED"),
             )
             for number, target in enumerate(rule.get("Targets", [])):
+                if target["Arn"] == {"Fn::GetAtt": [bus_id, "Arn"]}:  # forwarded from the services' bus
+                    self.events.put_targets(
+                        Rule=rule_id, EventBusName=bus_name, Targets=[{"Id": f"t{number}", "Arn": self.bus_arn}]
+                    )
+                    continue
                 queue_url = self.runtime.sqs.create_queue(QueueName=f"local-{rule_id}-{number}")["QueueUrl"]
                 queue_arn = self.runtime.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
                     "Attributes"
                 ]["QueueArn"]
                 kept = {name: target[name] for name in TARGET_FIELDS if name in target}
                 self.events.put_targets(
-                    Rule=rule_id, EventBusName=self.bus_name, Targets=[{"Id": f"t{number}", "Arn": queue_arn, **kept}]
+                    Rule=rule_id, EventBusName=bus_name, Targets=[{"Id": f"t{number}", "Arn": queue_arn, **kept}]
                 )
                 if self._is_topic(target["Arn"]):
                     self.notifications[rule_id] = queue_url
@@ -71,6 +79,17 @@ class LocalPlatform:
                 EventPattern=json.dumps(archive.get("EventPattern", {})),
                 RetentionDays=archive.get("RetentionDays", 0),
             )
+
+    def _rule_bus(self, rule: Mapping[str, Any]) -> str:
+        """The bus a rule is on: the monitor's (a Ref), or the services' own, named in the template (created
+        here unless it is the account's default bus, which every account has)."""
+        bus = rule.get("EventBusName", "default")
+        if isinstance(bus, Mapping):
+            return str(self.runtime.resolve(bus))
+        if bus != "default" and bus not in self.services_buses:
+            self.events.create_event_bus(Name=bus)
+        self.services_buses.add(bus)
+        return str(bus)
 
     @property
     def bus_arn(self) -> str:
@@ -89,11 +108,12 @@ class LocalPlatform:
         logical_id = arn["Fn::GetAtt"][0] if isinstance(arn, Mapping) else str(arn)
         return self.runtime.functions[logical_id]
 
-    def publish(self, entries: list[dict[str, Any]]) -> list[str]:
-        """PutEvents on the model's bus, as a service would; returns the event ids EventBridge assigned."""
+    def publish(self, entries: list[dict[str, Any]], bus: str | None = None) -> list[str]:
+        """PutEvents on the model's bus (or on the services' own bus), as a service would; returns the
+        event ids EventBridge assigned."""
         ids = []
         for start in range(0, len(entries), 10):  # PutEvents takes ten entries a call
-            batch = [{"EventBusName": self.bus_name, **entry} for entry in entries[start : start + 10]]
+            batch = [{"EventBusName": bus or self.bus_name, **entry} for entry in entries[start : start + 10]]
             response = self.events.put_events(Entries=batch)
             assert response["FailedEntryCount"] == 0, response
             ids += [entry["EventId"] for entry in response["Entries"]]

@@ -11,6 +11,7 @@ from constructs import Construct
 CONTEXT_KEY = "choreography-monitor"
 ACCOUNT_ID = "^[0-9]{12}$"
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+BUS_NAME = r"^[A-Za-z0-9._-]{1,256}$"  # a name, not an ARN: the forwarding rule lives in this account
 
 
 class SettingsError(ValueError):
@@ -26,11 +27,21 @@ class MonitorSettings:
     state_machine_log_level: str = "ERROR"
     alert_emails: tuple[str, ...] = ()  # subscribed to the alerts topic (each confirms by e-mail)
     archive_retention_days: int = 30  # how long the bus's archive keeps events for a replay
+    # The bus the services already publish to, in the deploying account (often "default"): a rule there
+    # forwards the model's events to the monitor's bus. None: the services publish to the monitor's bus.
+    services_bus: str | None = None
 
     @classmethod
     def from_context(cls, scope: Construct) -> MonitorSettings:
         raw: dict[str, Any] = scope.node.try_get_context(CONTEXT_KEY) or {}
-        known = {"allowedAccounts", "retentionDays", "stateMachineLogLevel", "alertEmails", "archiveRetentionDays"}
+        known = {
+            "allowedAccounts",
+            "retentionDays",
+            "stateMachineLogLevel",
+            "alertEmails",
+            "archiveRetentionDays",
+            "servicesBus",
+        }
         unknown = sorted(set(raw) - known)
         if unknown:
             raise SettingsError(f"cdk.json context {CONTEXT_KEY}: unknown setting(s) {unknown}; known: {sorted(known)}")
@@ -49,12 +60,19 @@ class MonitorSettings:
         for address in emails:
             if not re.match(EMAIL, address):
                 raise SettingsError(f"cdk.json context {CONTEXT_KEY}.alertEmails: {address!r} is not an e-mail address")
+        services_bus = raw.get("servicesBus")
+        if services_bus is not None and not (isinstance(services_bus, str) and re.match(BUS_NAME, services_bus)):
+            raise SettingsError(
+                f"cdk.json context {CONTEXT_KEY}.servicesBus: {services_bus!r} is not an event bus name in this "
+                "account (letters, digits, . - _, up to 256 characters; for a bus in another account see the README)"
+            )
         return cls(
             allowed_accounts=accounts,
             retention_days=_positive(raw, "retentionDays", cls.retention_days),
             state_machine_log_level=level,
             alert_emails=emails,
             archive_retention_days=_positive(raw, "archiveRetentionDays", cls.archive_retention_days),
+            services_bus=services_bus,
         )
 
 

@@ -16,3 +16,8 @@ def event_patterns(model: Choreography) -> dict[str, dict[str, Any]]:
     return {
         source: {"source": [source], "detail-type": list(model.event_names_from(source))} for source in model.sources
     }
+
+
+def forwarded_pattern(model: Choreography) -> dict[str, Any]:
+    """What a rule on the services' own bus forwards to the monitor's: the model's events, and no other."""
+    return {"source": list(model.sources), "detail-type": sorted(model.roles)}

@@ -38,3 +38,13 @@ def stacks(assembly_dir: Path) -> dict[str, StackTemplate]:
 @pytest.fixture(scope="session")
 def order_stack(stacks: dict[str, StackTemplate]) -> StackTemplate:
     return stacks["OrderFulfillmentMonitor"]
+
+
+SERVICES_BUS = "shop-events"  # a bus the services already publish to, in the same account
+
+
+@pytest.fixture(scope="session")
+def forwarding_stack(tmp_path_factory: pytest.TempPathFactory) -> StackTemplate:
+    """The order model's stack deployed beside the services' own bus (setting servicesBus)."""
+    outdir = synthesize(tmp_path_factory.mktemp("cdk.out.forwarding"), {"servicesBus": SERVICES_BUS})
+    return {stack.name: stack for stack in load_stacks(outdir)}["OrderFulfillmentMonitor"]

@@ -1,11 +1,17 @@
-"""The custom bus the services publish to, open only to the accounts named in configuration."""
+"""The monitor's own bus, open only to the accounts named in configuration; the services publish to it, or
+to a bus of their own from which one rule forwards the model's events here."""
 
 from __future__ import annotations
 
 from aws_cdk import Aws, Duration
 from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+
+from lambdas.choreography.model import Choreography
+from stacks.rules import forwarded_pattern
 
 # Every rule target's delivery: EventBridge's longest retry (24 hours, 185 attempts), then its DLQ.
 RETRY_ATTEMPTS = 185
@@ -27,3 +33,18 @@ class MonitorBus(Construct):
                     resources=[self.bus.event_bus_arn],
                 )
             )
+
+    def forward_from(self, services_bus_name: str, model: Choreography, dead_letters: sqs.IQueue) -> events.Rule:
+        """One rule on the services' bus, and nothing else there: redriven, replayed and stuck events stay on
+        the monitor's bus, so no other consumer of the services' bus ever sees them twice."""
+        pattern = forwarded_pattern(model)
+        return events.Rule(
+            self,
+            "ForwardFromServices",
+            rule_name=f"{model.name}-to-monitor",
+            event_bus=events.EventBus.from_event_bus_name(self, "ServicesBus", services_bus_name),
+            description=f"{model.name}: the model's events, forwarded to the monitor's bus {self.bus.event_bus_name}",
+            event_pattern=events.EventPattern(source=pattern["source"], detail_type=pattern["detail-type"]),
+            # The target gets a role of its own (CDK's), allowed events:PutEvents on this bus only.
+            targets=[targets.EventBus(self.bus, dead_letter_queue=dead_letters)],
+        )
