@@ -14,9 +14,13 @@ BENCH_ARGS ?=
 
 setup: $(VENV)/.installed node_modules/.installed
 
+# uv installs the same pinned versions as pip would, several times faster on a fresh machine.
+UV_VERSION := 0.13.8
+
 $(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-dev.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
