@@ -138,6 +138,22 @@ CHECKS = {
             except NotImplementedError:
                 print("GAP")
     """,
+    "every delivery parses its input paths again": """
+        import jsonpath_ng.ext
+        calls = []
+        original = jsonpath_ng.ext.parse
+        jsonpath_ng.ext.parse = lambda path: calls.append(path) or original(path)
+        with mock_aws():
+            events, sqs = boto3.client("events"), boto3.client("sqs")
+            url = sqs.create_queue(QueueName="q")["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            events.put_rule(Name="r", EventPattern=json.dumps({"source": ["s"]}))
+            events.put_targets(Rule="r", Targets=[{"Id": "q", "Arn": arn, "InputTransformer": {
+                "InputPathsMap": {"d": "$.detail"}, "InputTemplate": "<d>"}}])
+            for _ in range(3):
+                events.put_events(Entries=[{"Source": "s", "DetailType": "d", "Detail": "{}"}])
+            print("GAP" if calls.count("$.detail") >= 3 else "FIXED")
+    """,
     "SQS sizes a message by its body's characters alone": """
         with mock_aws():
             sqs = boto3.client("sqs")
