@@ -8,6 +8,7 @@ can go.
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from typing import Any
 
 import jsonpath_ng.ext as jsonpath_ext
 from moto.core.exceptions import AWSError
+from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.sqs.exceptions import InvalidParameterValue
 from moto.sqs.models import SQSBackend
@@ -59,6 +61,7 @@ def apply() -> None:
         _serialized_definition_parsing()
         _cached_task_clients()
         _cached_input_path_parsers()
+        _query_reads_one_partition()
         _sqs_counts_message_bytes()
         _applied.append(True)
 
@@ -146,6 +149,35 @@ def _cached_input_path_parsers() -> None:
     jsonpath_ng parser, about a fifth of the local runtime's time). A parsed path holds no event's state,
     so one parse per path serves every delivery. Speed only."""
     jsonpath_ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ext.parse)  # type: ignore[attr-defined]
+
+
+def _query_reads_one_partition() -> None:
+    """moto's Query of a table (not an index) sorts every item of the table, then keeps one partition's:
+    each read grows with the table (a quarter of a 300-order run). DynamoDB reads the one partition, and
+    moto keeps each partition's items apart already; Query still sorts them by sort key itself."""
+    partition = threading.local()
+    original_query, original_all_items = Table.query, Table.all_items
+    signature = inspect.signature(original_query)  # moto's backend passes index_name by position
+
+    @functools.wraps(original_query)
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = signature.bind(self, hash_key, *args, **kwargs).arguments.get("index_name")
+        one = index_name is None and bool(self.range_key_attr) and hash_key is not None
+        partition.key = (self, hash_key) if one else None
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            partition.key = None
+
+    @functools.wraps(original_all_items)
+    def all_items(self: Any) -> Any:
+        key = getattr(partition, "key", None)
+        if key is not None and key[0] is self:
+            return list(self.items.get(key[1], {}).values())
+        return original_all_items(self)
+
+    Table.query = query  # type: ignore[method-assign]
+    Table.all_items = all_items  # type: ignore[method-assign]
 
 
 def sqs_message_bytes(body: str, attributes: dict[str, Any] | None) -> int:

@@ -154,6 +154,25 @@ CHECKS = {
                 events.put_events(Entries=[{"Source": "s", "DetailType": "d", "Detail": "{}"}])
             print("GAP" if calls.count("$.detail") >= 3 else "FIXED")
     """,
+    "a Query of one partition sorts the whole table": """
+        from moto.dynamodb.models.table import Table
+        seen = []
+        original = Table.all_items
+        Table.all_items = lambda self: seen.append(len(original(self))) or original(self)
+        with mock_aws():
+            ddb = boto3.client("dynamodb")
+            ddb.create_table(TableName="r", BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                      {"AttributeName": "sk", "AttributeType": "S"}])
+            for n in range(50):
+                ddb.put_item(TableName="r", Item={"pk": {"S": f"p{n % 5}"}, "sk": {"S": str(n)}})
+            seen.clear()
+            items = ddb.query(TableName="r", KeyConditionExpression="pk = :p",
+                              ExpressionAttributeValues={":p": {"S": "p1"}})["Items"]
+            assert len(items) == 10
+            print("GAP" if max(seen, default=0) == 50 else "FIXED")
+    """,
     "SQS sizes a message by its body's characters alone": """
         with mock_aws():
             sqs = boto3.client("sqs")
