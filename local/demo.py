@@ -18,7 +18,6 @@ from typing import Any
 
 from cli.picture import write_picture
 from cli.render import listing_view, order_view
-from lambdas.choreography import table
 from lambdas.choreography.model import Choreography, load_model
 from lambdas.status.logic import NOT_STARTED
 from local.assembly import StackTemplate, ensure_synthesized, load_stacks, with_slas
@@ -77,9 +76,7 @@ def _await_milestone_of(runtime: LocalRuntime, model: Choreography, event: dict[
     instance_id: Any = event
     for segment in model.correlation_path:
         instance_id = instance_id[segment]
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and table.TASK_TOKEN not in runtime.items(instance_id).get(milestone.name, {}):
-        time.sleep(0.02)
+    runtime.wait_until_waiting(instance_id, milestone.name)
 
 
 def run(stack: StackTemplate, model: Choreography, out: Path) -> None:

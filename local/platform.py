@@ -45,7 +45,7 @@ class LocalPlatform:
         self.bus_name = bus["Name"]
         self.events.create_event_bus(Name=self.bus_name)
         self.runtime.names[bus_id] = self.bus_name
-        self.runtime.arns[bus_id] = self.bus_arn
+        bus_arn = self.runtime.arns[bus_id] = self.bus_arn
         for rule_id, rule in self.runtime.stack.of_type("AWS::Events::Rule"):
             bus_name = self._rule_bus(rule)
             self.events.put_rule(
@@ -57,7 +57,7 @@ class LocalPlatform:
             for number, target in enumerate(rule.get("Targets", [])):
                 if target["Arn"] == {"Fn::GetAtt": [bus_id, "Arn"]}:  # forwarded from the services' bus
                     self.events.put_targets(
-                        Rule=rule_id, EventBusName=bus_name, Targets=[{"Id": f"t{number}", "Arn": self.bus_arn}]
+                        Rule=rule_id, EventBusName=bus_name, Targets=[{"Id": f"t{number}", "Arn": bus_arn}]
                     )
                     continue
                 queue_url = self.runtime.sqs.create_queue(QueueName=f"local-{rule_id}-{number}")["QueueUrl"]
@@ -75,7 +75,7 @@ class LocalPlatform:
         for _, archive in self.runtime.stack.of_type("AWS::Events::Archive"):
             self.events.create_archive(
                 ArchiveName=archive["ArchiveName"],
-                EventSourceArn=self.bus_arn,
+                EventSourceArn=bus_arn,
                 EventPattern=json.dumps(archive.get("EventPattern", {})),
                 RetentionDays=archive.get("RetentionDays", 0),
             )

@@ -27,7 +27,8 @@ from moto import mock_aws
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from cli.executions import execution_history
-from lambdas.correlator.dal import StepFunctionsWorkflow
+from lambdas.choreography import table
+from lambdas.correlator.dal import SQS_DEFAULT_MESSAGE_BYTES, StepFunctionsWorkflow
 from lambdas.status.dal import StatusStore
 from local import moto_fixes
 from local.assembly import StackTemplate
@@ -35,7 +36,6 @@ from local.calls import Call, CallObserver, handler_invocation, observer
 from local.platform import LocalPlatform
 
 REGION = "us-east-1"
-SQS_DEFAULT_MESSAGE_BYTES = 262_144
 ACCOUNT = "123456789012"
 LOCAL_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "local",
@@ -308,6 +308,16 @@ class LocalRuntime:
             if pending:
                 time.sleep(0.05)
         return {name: "RUNNING" if name in pending else self.execution_status(name) for name in names}
+
+    def wait_until_waiting(self, instance_id: str, milestone: str, timeout_s: float = 10.0) -> str | None:
+        """Wait until the instance's execution has stored its task token at `milestone`, that is, waits
+        there; return the token, or None if it did not in time."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            token = self.items(instance_id).get(milestone, {}).get(table.TASK_TOKEN)
+            if token or time.monotonic() >= deadline:
+                return str(token) if token else None
+            time.sleep(0.02)
 
     def running_executions(self) -> set[str]:
         return {execution["name"] for execution in self._executions(statusFilter="RUNNING")}

@@ -78,16 +78,16 @@ class EventClassifier:
         self.model = model
         # jsonschema skips, silently, a format whose checker needs a package that is not installed (date-time
         # needs rfc3339-validator): refuse to start rather than accept here what is refused elsewhere.
-        checked = FormatChecker().checkers
+        format_checker = FormatChecker()
         for name, event in model.events.items():
-            unchecked = sorted(formats_used(event.schema) - set(checked))
+            unchecked = sorted(formats_used(event.schema) - set(format_checker.checkers))
             if unchecked:
                 raise UncheckedFormat(
                     f"{model.name}: events.{name}.schema uses format {unchecked}, which this environment's "
                     "jsonschema does not check (a package is missing: see lambdas/requirements.txt)"
                 )
         self._validators = {
-            name: Draft202012Validator(event.schema, format_checker=FormatChecker())
+            name: Draft202012Validator(event.schema, format_checker=format_checker)
             for name, event in model.events.items()
         }
 

@@ -22,6 +22,7 @@ from lambdas.correlator.logic import TokenClosed
 
 # Step Functions' answers for a token that no longer waits (moto answers InvalidToken for all of them).
 CLOSED_TOKEN_ERRORS = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}
+SQS_DEFAULT_MESSAGE_BYTES = 262_144  # a queue's MaximumMessageSize unless it is set
 # A quarantine record names the problem in a line a person reads; the event itself is what is kept whole.
 FIELD_CHARACTERS = 200
 REASON_CHARACTERS = 2_000

@@ -21,7 +21,7 @@ from botocore.config import Config
 
 from lambdas.choreography.model import load_model
 from lambdas.correlator.classify import EventClassifier
-from lambdas.correlator.dal import DynamoStore, SqsQuarantine, StepFunctionsWorkflow
+from lambdas.correlator.dal import SQS_DEFAULT_MESSAGE_BYTES, DynamoStore, SqsQuarantine, StepFunctionsWorkflow
 from lambdas.correlator.logic import Correlator, Outcome
 
 logger = Logger()
@@ -29,7 +29,6 @@ metrics = Metrics()
 
 # A few quick retries inside the call; beyond that the invocation fails and Lambda retries it later.
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
-SQS_DEFAULT_MESSAGE_BYTES = 262_144  # a queue's MaximumMessageSize unless it is set
 METRIC_NAMES = {
     Outcome.STARTED: "InstancesStarted",
     Outcome.START_DUPLICATE: "EventsDuplicate",

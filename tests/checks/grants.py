@@ -16,7 +16,7 @@ from typing import Any
 from local.assembly import StackTemplate
 from local.calls import Call
 from local.runtime import LocalRuntime
-from tests.checks.policies import Request, allowed
+from tests.checks.policies import Request, allowed, as_list
 from tests.checks.publishers import role_statements
 from tests.checks.resolve import Resolver
 
@@ -144,12 +144,8 @@ class Grants:
         spare = []
         for role in roles:
             for statement in role_statements(self.stack, role):
-                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-                resources = (
-                    statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-                )
-                for action in actions:
-                    for resource in resources:
+                for action in as_list(statement["Action"]):
+                    for resource in as_list(statement["Resource"]):
                         if action in USED_BY_AWS or (action, resource) in destinations.get(role, set()):
                             continue
                         if not any(

@@ -18,7 +18,7 @@ class Request:
     context: Mapping[str, str] = field(default_factory=dict)  # aws:SourceArn, aws:SourceAccount, ...
 
 
-def _as_list(value: Any) -> list[Any]:
+def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
@@ -27,7 +27,7 @@ def _principal_matches(principal: Any, service: str | None) -> bool:
         return service is None
     if principal == "*":
         return True
-    return service is not None and service in _as_list(principal.get("Service", []))
+    return service is not None and service in as_list(principal.get("Service", []))
 
 
 def _like(pattern: str, value: str) -> bool:
@@ -57,7 +57,7 @@ def _conditions_hold(conditions: Mapping[str, Mapping[str, Any]], context: Mappi
             raise LookupError(f"condition operator {operator} is not evaluated here")
         for key, expected in tests.items():
             actual = context.get(key)
-            if actual is None or not any(OPERATORS[operator](value, actual) for value in _as_list(expected)):
+            if actual is None or not any(OPERATORS[operator](value, actual) for value in as_list(expected)):
                 return False
     return True
 
@@ -65,8 +65,8 @@ def _conditions_hold(conditions: Mapping[str, Mapping[str, Any]], context: Mappi
 def _applies(statement: Mapping[str, Any], request: Request) -> bool:
     return (
         _principal_matches(statement.get("Principal"), request.service)
-        and any(_like(action.lower(), request.action.lower()) for action in _as_list(statement["Action"]))
-        and any(_like(str(resource), request.resource) for resource in _as_list(statement["Resource"]))
+        and any(_like(action.lower(), request.action.lower()) for action in as_list(statement["Action"]))
+        and any(_like(str(resource), request.resource) for resource in as_list(statement["Resource"]))
         and _conditions_hold(statement.get("Condition", {}), request.context)
     )
 

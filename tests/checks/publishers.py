@@ -16,10 +16,6 @@ CLOUDWATCH = "cloudwatch.amazonaws.com"
 EVENTBRIDGE = "events.amazonaws.com"
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
 def role_statements(stack: StackTemplate, role_id: str) -> list[Mapping[str, Any]]:
     """The identity policies attached to one role of the stack."""
     statements: list[Mapping[str, Any]] = []

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from local.assembly import StackTemplate
+from tests.checks.policies import as_list
 
 # The only actions AWS authorizes on Resource "*" alone (no resource-level permissions exist for them).
 NO_RESOURCE_LEVEL = {
@@ -58,19 +59,15 @@ def _statements(stack: StackTemplate) -> Iterator[tuple[str, dict[str, Any]]]:
                 yield role["Ref"], statement
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
 def wildcard_violations(stack: StackTemplate) -> list[str]:
     """cdk-nag 3 acknowledges `AwsSolutions-IAM5[Resource::*]` per construct, whatever the action: this is
     the check that a later `*` grant on an acknowledged role cannot pass."""
     violations = []
     for role, statement in _statements(stack):
-        actions = _as_list(statement["Action"])
+        actions = as_list(statement["Action"])
         if any("*" in action for action in actions):
             violations.append(f"{role}: wildcard action in {actions}")
-        if "*" in _as_list(statement["Resource"]) and not set(actions) <= NO_RESOURCE_LEVEL:
+        if "*" in as_list(statement["Resource"]) and not set(actions) <= NO_RESOURCE_LEVEL:
             violations.append(f"{role}: Resource '*' for {sorted(set(actions) - NO_RESOURCE_LEVEL)}")
     return violations
 
@@ -102,7 +99,7 @@ def test_each_role_gets_only_the_actions_it_calls(stacks: dict[str, StackTemplat
     granted: dict[str, set[str]] = {}
     for role, statement in _statements(stacks[stack_name]):
         prefix = next(name for name in EXPECTED_ACTIONS if role.startswith(name))
-        granted.setdefault(prefix, set()).update(_as_list(statement["Action"]))
+        granted.setdefault(prefix, set()).update(as_list(statement["Action"]))
     assert granted == EXPECTED_ACTIONS
 
 
@@ -110,7 +107,7 @@ def test_correlator_touches_only_its_own_table_machine_and_queues(order_stack: S
     for role, statement in _statements(order_stack):
         if not role.startswith("CorrelatorRole"):
             continue
-        for resource in _as_list(statement["Resource"]):
+        for resource in as_list(statement["Resource"]):
             if resource == "*":
                 continue
             target = resource.get("Ref") or resource.get("Fn::GetAtt", [""])[0]

@@ -24,12 +24,7 @@ FAILING_MILESTONES = [index for index, milestone in enumerate(ORDER_MODEL.milest
 
 
 def _wait_until_waiting(runtime: LocalRuntime, order_id: str, milestone: str, timeout_s: float = 10) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if table.TASK_TOKEN in runtime.items(order_id).get(milestone, {}):
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"{order_id} never waited at {milestone}")
+    assert runtime.wait_until_waiting(order_id, milestone, timeout_s), f"{order_id} never waited at {milestone}"
 
 
 def _assert_completed_once(

@@ -5,11 +5,8 @@ dashboard draws emitted with the same name and dimensions."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from lambdas.choreography import table
 from lambdas.choreography.model import Choreography
 from local.assembly import StackTemplate
 from local.events import EventFactory
@@ -37,11 +34,8 @@ def _late_event(runtime: LocalRuntime, events: EventFactory, model: Choreography
     """An event whose wait has ended: its token was answered already (here by the test itself)."""
     order_id, milestone = "ORD-GRANTS-LATE", model.milestones[0]
     runtime.deliver(events.event(model.start_event, order_id))
-    deadline = time.monotonic() + 60
-    while table.TASK_TOKEN not in runtime.items(order_id).get(milestone.name, {}):
-        assert time.monotonic() < deadline, "the execution never reached its first milestone"
-        time.sleep(0.05)
-    token = runtime.items(order_id)[milestone.name][table.TASK_TOKEN]
+    token = runtime.wait_until_waiting(order_id, milestone.name, timeout_s=60)
+    assert token, "the execution never reached its first milestone"
     runtime.stepfunctions.send_task_success(taskToken=token, output="{}")
     assert runtime.deliver(events.event(milestone.success[0], order_id))["outcome"] == "late"
 

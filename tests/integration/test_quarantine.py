@@ -126,7 +126,7 @@ def malformed_events(factory: EventFactory, model: Choreography, count: int, see
 def test_a_thousand_malformed_events_are_all_quarantined_with_a_reason(
     runtime: LocalRuntime, events: EventFactory, order_model: Choreography
 ) -> None:
-    quarantine = next(name for name in runtime.names if name.startswith("Quarantine"))
+    quarantine = _quarantine_queue(runtime)
     runtime.queue_messages(quarantine)  # start empty
     cases = malformed_events(events, order_model, count=1200, seed=2026)
     fields: Counter[str] = Counter()

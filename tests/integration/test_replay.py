@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,10 +48,7 @@ def test_replaying_a_day_twice_changes_nothing(
         archived.publish(lifecycle)
     archived.wait_for_executions([o for o in orders if o != "REPLAY-R"])
     waiting_at = order_model.milestones[2].name
-    for _ in range(200):  # the running order settles into its wait before the picture is taken
-        if table.TASK_TOKEN in archived.items("REPLAY-R").get(waiting_at, {}):
-            break
-        time.sleep(0.05)
+    archived.wait_until_waiting("REPLAY-R", waiting_at)  # it settles into its wait before the picture is taken
     before = _state(archived, list(orders))
     executions_before = archived.execution_counts()
     delivered = sum(len(lifecycle) for lifecycle in orders.values())

@@ -60,21 +60,20 @@ def _wait_for(condition: Any, timeout_s: float = WAIT_S) -> Any:
 def test_a_stuck_order_is_announced_listed_and_completes_when_its_event_comes_late(
     patient: LocalRuntime, events: EventFactory, order_model: Choreography, order_id: str
 ) -> None:
-    hurried = patient
     placed, first, *rest = events.lifecycle(order_id)
     milestone = order_model.milestones[1]  # waits after the first milestone is done
-    hurried.deliver(placed)
-    hurried.deliver(first)
-    order = _wait_for(lambda: (o := _get(hurried, f"/orders/{order_id}"))["status"] == table.STUCK and o)
+    patient.deliver(placed)
+    patient.deliver(first)
+    order = _wait_for(lambda: (o := _get(patient, f"/orders/{order_id}"))["status"] == table.STUCK and o)
     assert (order["stuckAt"], order["awaiting"]) == (milestone.name, milestone.name)
     assert order["milestones"][1]["state"] == STUCK
-    listed = _get(hurried, f"/orders?status=STUCK&milestone={milestone.name}")
+    listed = _get(patient, f"/orders?status=STUCK&milestone={milestone.name}")
     assert order_id in {o["orderId"] for o in listed["orders"]}
     # The notice is the state after the STUCK mark: wait for it to reach the topic.
     notices: list[dict[str, Any]] = []
 
     def noticed() -> bool:
-        notices.extend(n for n in hurried.platform.notices("AlertingStuckRule") if n["detail"]["orderId"] == order_id)
+        notices.extend(n for n in patient.platform.notices("AlertingStuckRule") if n["detail"]["orderId"] == order_id)
         return bool(notices)
 
     assert _wait_for(noticed), "no stuck notice reached the alerts topic"
@@ -86,11 +85,11 @@ def test_a_stuck_order_is_announced_listed_and_completes_when_its_event_comes_la
     assert notice["detail"]["waitingSince"] == order["milestones"][1]["waitingSince"]
 
     for event in rest:  # late, but before the escalations run out
-        hurried.deliver(event)
-    assert hurried.wait_for_executions([order_id], timeout_s=WAIT_S) == {order_id: "SUCCEEDED"}
-    assert _get(hurried, f"/orders/{order_id}")["status"] == table.COMPLETED
-    assert order_id not in {o["orderId"] for o in _get(hurried, "/orders?status=STUCK&limit=100")["orders"]}
-    entered = hurried.states_entered(order_id)
+        patient.deliver(event)
+    assert patient.wait_for_executions([order_id], timeout_s=WAIT_S) == {order_id: "SUCCEEDED"}
+    assert _get(patient, f"/orders/{order_id}")["status"] == table.COMPLETED
+    assert order_id not in {o["orderId"] for o in _get(patient, "/orders?status=STUCK&limit=100")["orders"]}
+    entered = patient.states_entered(order_id)
     assert asl.stuck_state(milestone) in entered
     assert asl.late_wait_state(milestone) in entered
     assert entered[-1] == asl.COMPLETED_STATE
