@@ -317,7 +317,7 @@ class LocalRuntime:
             token = self.items(instance_id).get(milestone, {}).get(table.TASK_TOKEN)
             if token or time.monotonic() >= deadline:
                 return str(token) if token else None
-            time.sleep(0.02)
+            time.sleep(0.01)
 
     def running_executions(self) -> set[str]:
         return {execution["name"] for execution in self._executions(statusFilter="RUNNING")}
