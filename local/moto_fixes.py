@@ -51,7 +51,10 @@ class TaskDoesNotExist(AWSError):
         super().__init__(message)
 
 
-def apply() -> None:
+def apply(*, in_process: bool = True) -> None:
+    """`in_process`: moto intercepts this process's calls (tests, demo, bench). The mends that only save
+    time are applied there alone: with moto as a server (make serve) a request was seen to go unanswered
+    with them, and a server's speed is not what anyone waits on."""
     with _apply_lock:
         if _applied:
             return
@@ -59,10 +62,11 @@ def apply() -> None:
         _used_tokens_are_closed()
         _constructible_task_errors()
         _serialized_definition_parsing()
-        _cached_task_clients()
-        _cached_input_path_parsers()
-        _query_reads_one_partition()
         _sqs_counts_message_bytes()
+        if in_process:
+            _cached_task_clients()
+            _cached_input_path_parsers()
+            _query_reads_one_partition()
         _applied.append(True)
 
 
