@@ -3,7 +3,8 @@
 Every state entered is billed, so the happy path enters exactly one state per milestone plus
 "Completed". Each milestone state writes its task token to the milestone's item with the AWS SDK
 DynamoDB integration and waits (`.waitForTaskToken`); the correlator sends the outcome when the event
-arrives. The write is conditional on no event being recorded yet: if the event came first, the write
+arrives. The same write stores the execution's state (the start's time, the events it went by), which
+the correlator's write returns: it measures the milestone's latency without a read of its own. The write is conditional on no event being recorded yet: if the event came first, the write
 fails and a Catch routes on without waiting (through one check state when the milestone can fail).
 
 A milestone that outlives its SLA does not fail the order: the wait times out into "{M} stuck", which
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lambdas.choreography import table
+from lambdas.choreography import execution, table
 from lambdas.choreography.model import SUCCESS, Choreography, Milestone
 
 TABLE_NAME = "${TableName}"
@@ -98,7 +99,7 @@ def build_definition(model: Choreography) -> dict[str, Any]:
 
 
 def _key(sort_key: str) -> dict[str, Any]:
-    return {table.PARTITION_KEY: {"S.$": "$.id"}, table.SORT_KEY: {"S": sort_key}}
+    return {table.PARTITION_KEY: {"S.$": f"$.{execution.INSTANCE_ID}"}, table.SORT_KEY: {"S": sort_key}}
 
 
 def _await_milestone(milestone: Milestone, next_state: str, *, late: bool = False) -> dict[str, Any]:
@@ -109,7 +110,11 @@ def _await_milestone(milestone: Milestone, next_state: str, *, late: bool = Fals
             {"ErrorEquals": list(milestone.failure), "ResultPath": "$.failure", "Next": failed_state(milestone)}
         )
     catches += [
-        {"ErrorEquals": [CONDITION_FAILED], "ResultPath": f"$.milestones.{milestone.name}", "Next": early_next},
+        {
+            "ErrorEquals": [CONDITION_FAILED],
+            "ResultPath": f"$.{execution.MILESTONES}.{milestone.name}",
+            "Next": early_next,
+        },
         {"ErrorEquals": [TIMEOUT], "ResultPath": "$.failure", "Next": stuck_state(milestone)},
     ]
     return {
@@ -126,17 +131,20 @@ def _await_milestone(milestone: Milestone, next_state: str, *, late: bool = Fals
             # waitingSince keeps the first wait's time: a late wait is still the same wait.
             "UpdateExpression": (
                 f"SET {table.TASK_TOKEN} = :token, {table.WAITING_SINCE} = if_not_exists({table.WAITING_SINCE}, :now), "
-                f"{table.TTL_ATTRIBUTE} = if_not_exists({table.TTL_ATTRIBUTE}, :expires)"
+                f"{table.TTL_ATTRIBUTE} = if_not_exists({table.TTL_ATTRIBUTE}, :expires), "
+                f"{table.REACHED_WITH} = :reached"
             ),
             "ConditionExpression": f"attribute_not_exists({table.SETTLED_BY})",
             "ExpressionAttributeValues": {
                 ":token": {"S.$": "$$.Task.Token"},
                 ":now": {"S.$": "$$.State.EnteredTime"},
-                ":expires": {"N.$": "$.expiresAt"},
+                ":expires": {"N.$": f"$.{execution.EXPIRES_AT}"},
+                # The whole state, which every execution has, whichever correlator started it.
+                ":reached": {"S.$": "States.JsonToString($)"},
             },
         },
         "TimeoutSeconds": milestone.sla_seconds,
-        "ResultPath": f"$.milestones.{milestone.name}",
+        "ResultPath": f"$.{execution.MILESTONES}.{milestone.name}",
         "Retry": RETRY_TRANSIENT,
         "Catch": catches,
         "Next": next_state,
@@ -196,7 +204,7 @@ def _publish_stuck(model: Choreography, milestone: Milestone) -> dict[str, Any]:
                     "DetailType": model.stuck_event,
                     "Detail": {
                         # Named as the services name it (e.g. orderId), so consumers join on the same key.
-                        f"{model.correlation_path[-1]}.$": "$.id",
+                        f"{model.correlation_path[-1]}.$": f"$.{execution.INSTANCE_ID}",
                         "model": model.name,
                         "milestone": milestone.name,
                         "waitingSince.$": "$.stuck.waitingSince",
@@ -274,7 +282,7 @@ def _record_status(status: str, *, end: bool, extra: dict[str, Any] | None = Non
     values: dict[str, Any] = {
         ":status": {"S": status},
         ":now": {"S.$": "$$.State.EnteredTime"},
-        ":expires": {"N.$": "$.expiresAt"},
+        ":expires": {"N.$": f"$.{execution.EXPIRES_AT}"},
         **{f":{name}": value for name, value in (extra or {}).items()},
     }
     assignments = [

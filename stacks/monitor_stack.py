@@ -150,9 +150,7 @@ class ChoreographyMonitorStack(Stack):
         workflow.state_machine.add_to_role_policy(
             iam.PolicyStatement(actions=["events:PutEvents"], resources=[bus.bus.event_bus_arn])
         )
-        correlator.role.add_to_policy(
-            iam.PolicyStatement(actions=["dynamodb:UpdateItem", "dynamodb:BatchGetItem"], resources=[table_arn])
-        )
+        correlator.role.add_to_policy(iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[table_arn]))
         correlator.role.add_to_policy(
             iam.PolicyStatement(
                 actions=["states:StartExecution", "states:SendTaskSuccess", "states:SendTaskFailure"],

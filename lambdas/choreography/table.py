@@ -24,6 +24,9 @@ TASK_TOKEN = "taskToken"
 WAITING_SINCE = "waitingSince"
 EXECUTION_ARN = "executionArn"
 CONSUMED_AT = "consumedAt"  # the execution went on with an event that had arrived first
+# The execution's state as it reached the milestone (JSON): the start's time and the events it went by,
+# so that the correlator's one write, which returns it, measures the milestone's latency without a read.
+REACHED_WITH = "reachedWith"
 # A milestone that outlived its SLA carries the STUCK status itself (the index then lists it), so the
 # correlator's one write that records its event also clears it: no race with the execution's writes.
 ESCALATIONS = "escalations"  # how many times the milestone outlived its SLA
@@ -39,6 +42,9 @@ EVENT_TIME = "time"  # in SETTLED_BY and STARTED_BY
 ARRIVED_AT = "arrivedAt"  # in SETTLED_BY
 EVENT_IDS = "eventIds"  # every distinct event id seen, so duplicates can be counted
 RECEIVED = "received"  # deliveries, duplicates included
+# The next milestone's event time, left by that event when it came before its wait; the pair's latency is
+# measured by whichever of the two writes (this one, or this milestone's own event's) comes second.
+NEXT_EVENT_TIME = "nextEventTime"
 
 # Instance item.
 STATUS = "status"

@@ -1,5 +1,6 @@
-"""The correlator's AWS calls: one conditional-free atomic DynamoDB update per event, one Step Functions
-call when a token waits, one SQS message per quarantined event.
+"""The correlator's AWS calls, at most two per event: one conditional-free atomic DynamoDB update per
+event, then one Step Functions call when a token waits, or else one more update that leaves the event's
+time for the latency metric; one SQS message per quarantined event.
 
 Errors that mean "retry later" (throttling, 5xx, anything unexpected) are left to propagate: the
 handler raises, Lambda retries the asynchronous invocation, and after the retries the event goes to the
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -105,23 +106,21 @@ class DynamoStore:
         )
         return table.plain(response.get("Attributes"))
 
-    def event_times(self, instance_id: str, sort_keys: Sequence[str]) -> Mapping[str, str]:
-        response = self.client.batch_get_item(
-            RequestItems={
-                self.table_name: {
-                    "Keys": [_key(instance_id, sort_key) for sort_key in sort_keys],
-                    "ProjectionExpression": f"{table.SORT_KEY}, {table.SETTLED_BY}.#time, {table.STARTED_BY}.#time",
-                    "ExpressionAttributeNames": {"#time": table.EVENT_TIME},
-                }
-            }
+    def record_next_event_time(
+        self, instance_id: str, sort_key: str, event_time: datetime, expires_at: int
+    ) -> Mapping[str, Any]:
+        response = self.client.update_item(
+            TableName=self.table_name,
+            Key=_key(instance_id, sort_key),
+            # if_not_exists: a repeated delivery of a conflicting event leaves the first time in place.
+            UpdateExpression=(
+                f"SET {table.NEXT_EVENT_TIME} = if_not_exists({table.NEXT_EVENT_TIME}, :time), "
+                f"{table.TTL_ATTRIBUTE} = if_not_exists({table.TTL_ATTRIBUTE}, :expires)"
+            ),
+            ExpressionAttributeValues={":time": {"S": event_time.isoformat()}, ":expires": {"N": str(expires_at)}},
+            ReturnValues="ALL_OLD",
         )
-        # Unprocessed keys are not retried: a missing time only skips a metric.
-        times = {}
-        for item in map(table.plain, response["Responses"].get(self.table_name, [])):
-            recorded = item.get(table.SETTLED_BY) or item.get(table.STARTED_BY) or {}
-            if table.EVENT_TIME in recorded:
-                times[item[table.SORT_KEY]] = recorded[table.EVENT_TIME]
-        return times
+        return table.plain(response.get("Attributes"))
 
 
 def _key(instance_id: str, sort_key: str) -> dict[str, Any]:

@@ -13,15 +13,14 @@ Pure logic: the AWS calls go through the ports below (lambdas/correlator/dal.py 
 from __future__ import annotations
 
 import enum
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from lambdas.choreography import table
-from lambdas.choreography.model import FAILURE
+from lambdas.choreography import execution, table
+from lambdas.choreography.model import FAILURE, Milestone
 from lambdas.correlator.classify import ChoreographyEvent, EventClassifier, Rejection
 
 logger = logging.getLogger(__name__)
@@ -35,9 +34,11 @@ class Store(Protocol):
     def record_start(self, event: ChoreographyEvent, execution_arn: str, expires_at: int) -> Mapping[str, Any]:
         """Record the start event on the instance item; return the item as it was before."""
 
-    def event_times(self, instance_id: str, sort_keys: Sequence[str]) -> Mapping[str, str]:
-        """The time of the event recorded on each of these records (the start for the instance's), if any."""
-        ...
+    def record_next_event_time(
+        self, instance_id: str, sort_key: str, event_time: datetime, expires_at: int
+    ) -> Mapping[str, Any]:
+        """Leave the next milestone's event time on this record (the instance's, or a milestone's); return
+        the record as it was before."""
 
     def record_milestone_event(
         self, event: ChoreographyEvent, arrived_at: datetime, expires_at: int
@@ -116,11 +117,18 @@ class Correlator:
 
     def _start(self, event: ChoreographyEvent) -> Result:
         expires_at = self._expires_at(event)
-        payload = json.dumps({"id": event.instance_id, "expiresAt": str(expires_at)}, separators=(",", ":"))
+        payload = execution.start_input(event.instance_id, expires_at, event.event_time.isoformat())
         execution_arn = self.workflow.start(event.instance_id, payload)
         before = self.store.record_start(event, execution_arn, expires_at)
-        outcome = Outcome.START_DUPLICATE if table.STARTED_BY in before else Outcome.STARTED
-        return Result(outcome, event_id=event.event_id, event_type=event.event_type, instance_id=event.instance_id)
+        first = table.STARTED_BY not in before
+        return Result(
+            Outcome.STARTED if first else Outcome.START_DUPLICATE,
+            event_id=event.event_id,
+            event_type=event.event_type,
+            instance_id=event.instance_id,
+            # The first milestone's event came before the start and left its time on the instance's record.
+            latencies=_following_latency(self.classifier.model.milestones, event.event_time, before) if first else None,
+        )
 
     def _settle(self, event: ChoreographyEvent, now: datetime) -> Result:
         assert event.milestone is not None
@@ -146,26 +154,62 @@ class Correlator:
                 result = replace(result, outcome=Outcome.DELIVERED)
             except TokenClosed:
                 result = replace(result, outcome=Outcome.DUPLICATE if not first else Outcome.LATE)
-        # Measured after the send, so that the read never delays or fails the event itself.
-        return replace(result, latencies=self._latencies(event)) if first else result
+        return replace(result, latencies=self._latencies(event, before, waited=bool(token))) if first else result
 
-    def _latencies(self, event: ChoreographyEvent) -> dict[str, float]:
+    def _latencies(self, event: ChoreographyEvent, before: Mapping[str, Any], *, waited: bool) -> dict[str, float]:
+        """Milestone latencies this first delivery completes, within two AWS calls in all.
+
+        The pair (previous, this): when the execution waited here, its token write stored the previous
+        event's time, which this event's write returned. When this event came first, the one call left
+        leaves its time on the previous milestone's item, whose old image has that milestone's event if it
+        is recorded, and otherwise hands the pair to it. The pair (this, next): the next event left its
+        time here (`before`). Each pair is measured at most once. Unmeasured: a wait whose previous event
+        had also come first (the execution went by it without its time); the status answer has them all."""
         assert event.milestone is not None
         milestones = self.classifier.model.milestones
         position = milestones.index(event.milestone)
-        previous = milestones[position - 1].name if position else table.INSTANCE_SK
-        following = milestones[position + 1].name if position + 1 < len(milestones) else None
-        try:
-            times = self.store.event_times(event.instance_id, [previous] + ([following] if following else []))
-        except Exception:  # a metric is not worth a retry of an event already delivered
-            logger.warning("milestone latency not measured", exc_info=True)
-            return {}
-        latencies: dict[str, float] = {}
-        if previous in times:
-            latencies[event.milestone.name] = _seconds(times[previous], event.event_time)
-        if following and following in times:
-            latencies[following] = _seconds(event.event_time.isoformat(), datetime.fromisoformat(times[following]))
+        latencies = _following_latency(milestones[position + 1 :], event.event_time, before)
+        previous = milestones[position - 1].name if position else None
+        if waited:
+            started = execution.previous_event_time(before.get(table.REACHED_WITH), previous)
+        else:
+            started = self._leave_time_on(event, previous or table.INSTANCE_SK)
+        if started:
+            latencies.update(_latency(event.milestone.name, started, event.event_time))
         return latencies
+
+    def _leave_time_on(self, event: ChoreographyEvent, sort_key: str) -> str | None:
+        """The previous record's event time, if it is recorded; else this event's time is left for it."""
+        try:
+            previous = self.store.record_next_event_time(
+                event.instance_id, sort_key, event.event_time, self._expires_at(event)
+            )
+        except Exception:  # a metric is not worth a retry of an event already recorded
+            logger.warning("milestone latency not measured", exc_info=True)
+            return None
+        recorded = previous.get(table.SETTLED_BY) or previous.get(table.STARTED_BY) or {}
+        time = recorded.get(table.EVENT_TIME)
+        return time if isinstance(time, str) else None
+
+
+def _following_latency(
+    following: Sequence[Milestone], event_time: datetime, before: Mapping[str, Any]
+) -> dict[str, float]:
+    """The next milestone's latency, if its event came first and left its time on this record."""
+    next_time = before.get(table.NEXT_EVENT_TIME)
+    if not following or not isinstance(next_time, str):
+        return {}
+    try:
+        return {following[0].name: _seconds(event_time.isoformat(), datetime.fromisoformat(next_time))}
+    except (TypeError, ValueError):
+        return {}
+
+
+def _latency(milestone: str, started: str, event_time: datetime) -> dict[str, float]:
+    try:
+        return {milestone: _seconds(started, event_time)}
+    except (TypeError, ValueError):  # a time the event's schema did not constrain to ISO 8601
+        return {}
 
 
 @dataclass(frozen=True)
@@ -192,10 +236,7 @@ class _RecordedEvent:
         )
 
     def as_json(self) -> str:
-        return json.dumps(
-            {"eventId": self.event_id, "eventType": self.event_type, "eventTime": self.event_time},
-            separators=(",", ":"),
-        )
+        return execution.wait_output(self.event_id, self.event_type, self.event_time)
 
 
 def _seconds(start: str, end: datetime) -> float:

@@ -34,7 +34,6 @@ EXPECTED_ACTIONS = {
         "logs:CreateLogStream",
         "logs:PutLogEvents",
         "dynamodb:UpdateItem",
-        "dynamodb:BatchGetItem",
         "states:StartExecution",
         "states:SendTaskSuccess",
         "states:SendTaskFailure",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import time
 from collections import Counter
 from typing import Any
@@ -15,6 +16,7 @@ from lambdas.choreography import table
 from lambdas.choreography.model import Choreography, load_model
 from local.calls import SimulatedCrash
 from local.events import EventFactory
+from local.loadrun import status_request
 from local.runtime import LocalRuntime
 from tests.conftest import ORDER_MODEL_PATH
 
@@ -174,24 +176,57 @@ def test_duplicate_after_the_milestone_passed_changes_nothing(
     _assert_completed_once(runtime, order_model, order_id, status)
 
 
-def test_common_path_makes_three_aws_calls_per_event(
+def test_common_path_makes_two_aws_calls_per_event_and_measures_each_milestone(
     runtime: LocalRuntime, events: EventFactory, order_model: Choreography, order_id: str
 ) -> None:
     lifecycle = events.lifecycle(order_id)
+    metrics_from = len(runtime.metrics_output)
     runtime.deliver(lifecycle[0])
     for event, milestone in zip(lifecycle[1:], order_model.milestones, strict=True):
         _wait_until_waiting(runtime, order_id, milestone.name)
         before = runtime.calls.calls.copy()
         assert runtime.deliver(event)["outcome"] == "delivered"
-        # The write, the send, and one read of the neighbouring milestones' times for the latency metric.
-        assert dict(runtime.calls.calls - before) == {"UpdateItem": 1, "SendTaskSuccess": 1, "BatchGetItem": 1}
-    latencies = {  # EMF holds a single metric's values as a list
+        # The write, which returns the previous event's time the execution stored with its token, and the send.
+        assert dict(runtime.calls.calls - before) == {"UpdateItem": 1, "SendTaskSuccess": 1}
+    milestones = _status(runtime, order_id)["milestones"]
+    # The metric says what the status answer says: from the previous milestone's event (or the start) to this one's.
+    assert _latencies(runtime, metrics_from) == {m["name"]: [m["durationSeconds"]] for m in milestones}
+    assert all(m["durationSeconds"] is not None for m in milestones)
+
+
+def test_an_event_before_its_wait_leaves_its_time_for_the_previous_milestone_to_measure(
+    runtime: LocalRuntime, events: EventFactory, order_model: Choreography, order_id: str
+) -> None:
+    placed, first, second, *_ = events.lifecycle(order_id)
+    metrics_from = len(runtime.metrics_output)
+    runtime.deliver(placed)
+    _wait_until_waiting(runtime, order_id, order_model.milestones[0].name)
+    before = runtime.calls.calls.copy()
+    assert runtime.deliver(second)["outcome"] == "early"
+    # Its own write, and one that leaves its time on the first milestone's item, not recorded yet.
+    assert dict(runtime.calls.calls - before) == {"UpdateItem": 2}
+    assert not _latencies(runtime, metrics_from)
+    before = runtime.calls.calls.copy()
+    assert runtime.deliver(first)["outcome"] == "delivered"
+    assert dict(runtime.calls.calls - before) == {"UpdateItem": 1, "SendTaskSuccess": 1}
+    # The first milestone's write returned the second's time: both pairs measured, each once.
+    durations = {m["name"]: m["durationSeconds"] for m in _status(runtime, order_id)["milestones"][:2]}
+    assert _latencies(runtime, metrics_from) == {name: [seconds] for name, seconds in durations.items()}
+
+
+def _latencies(runtime: LocalRuntime, since: int) -> dict[str, list[float]]:
+    """The MilestoneLatency values emitted since the `since`-th metric record, by milestone (EMF holds a
+    single metric's values as a list)."""
+    return {
         record["milestone"]: record["MilestoneLatency"]
-        for record in runtime.metrics_output
+        for record in runtime.metrics_output[since:]
         if "MilestoneLatency" in record and record.get("milestone")
     }
-    assert set(latencies) >= {m.name for m in order_model.milestones}
-    assert all(len(values) == 1 and values[0] >= 0 for values in latencies.values())
+
+
+def _status(runtime: LocalRuntime, order_id: str) -> dict[str, Any]:
+    status = runtime.function_with_handler("lambdas.status.handler.handler")
+    return dict(json.loads(runtime.invoke(status, status_request(f"/orders/{order_id}"))["body"]))
 
 
 def test_a_crash_between_write_and_send_converges_when_retried(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -86,8 +86,13 @@ class World:
         }
         return self._write((event.instance_id, event.milestone.name), {table.SETTLED_BY: settled}, event.event_id)
 
-    def event_times(self, instance_id: str, sort_keys: Sequence[str]) -> Mapping[str, str]:
-        return {}  # latency is a metric, not part of the handshake
+    def record_next_event_time(
+        self, instance_id: str, sort_key: str, event_time: datetime, expires_at: int
+    ) -> Mapping[str, Any]:
+        # Latency is a metric, not part of the handshake; this write touches no attribute the handshake reads.
+        before = copy.deepcopy(self.items.get((instance_id, sort_key), {}))
+        self.items.setdefault((instance_id, sort_key), {}).setdefault(table.NEXT_EVENT_TIME, event_time.isoformat())
+        return before
 
     # -- Step Functions, as the Workflow port -------------------------------------------------------
     def start(self, name: str, payload: str) -> str:
