@@ -14,20 +14,24 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import jsonpath_ng
 import jsonpath_ng.ext as jsonpath_ext
 from moto.core.exceptions import AWSError
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.dynamodb.responses import DynamoHandler
 from moto.sqs.exceptions import InvalidParameterValue
 from moto.sqs.models import SQSBackend
 from moto.stepfunctions.parser import models as sfn_models
+from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk,
     state_task_service_dynamodb,
     state_task_service_events,
 )
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
-from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 
 _apply_lock = threading.Lock()
 _applied: list[bool] = []  # one entry once applied
@@ -67,6 +71,7 @@ def apply(*, in_process: bool = True) -> None:
             _cached_task_clients()
             _cached_input_path_parsers()
             _query_reads_one_partition()
+            _cached_update_expressions()
         _applied.append(True)
 
 
@@ -149,10 +154,44 @@ def _cached_task_clients() -> None:
 
 
 def _cached_input_path_parsers() -> None:
-    """moto's EventBridge parses every input path of every target again for each event it delivers (a new
-    jsonpath_ng parser, about a fifth of the local runtime's time). A parsed path holds no event's state,
-    so one parse per path serves every delivery. Speed only."""
-    jsonpath_ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ext.parse)  # type: ignore[attr-defined]
+    """moto builds a new jsonpath_ng parser (a parser generator's tables included) for every path it
+    evaluates: each input path of each EventBridge delivery, and each path of each state the interpreter
+    runs (a fifth of the local runtime's time each). A parsed path holds no event's state, so one parse
+    per path serves every evaluation. Speed only."""
+    cached_ext = functools.lru_cache(maxsize=1024)(jsonpath_ext.parse)  # type: ignore[attr-defined]
+    jsonpath_ext.parse = cached_ext  # type: ignore[attr-defined]
+    json_path.parse = cached_ext  # type: ignore[attr-defined]
+    result_path.parse = functools.lru_cache(maxsize=1024)(jsonpath_ng.parse)  # type: ignore[attr-defined]
+
+
+def _cached_update_expressions() -> None:
+    """moto parses an UpdateExpression twice per request, and each of the dozen passes that validate it
+    rebuilds its node-to-handler map twice for every node it visits: most of a 15 ms UpdateItem. The parsed
+    tree is only read (validation works on a deep copy), and a pass's map depends on the pass alone, so
+    both are kept. Speed only."""
+    make = functools.lru_cache(maxsize=256)(UpdateExpressionParser.make.__func__)
+    UpdateExpressionParser.make = classmethod(make)  # type: ignore[arg-type]
+
+    def kept_map(self: Any) -> dict[type, Callable[[Any], Any]]:
+        kept: dict[type, Callable[[Any], Any]] | None = self.__dict__.get("_kept_map")
+        if kept is None:
+            kept = self.__dict__["_kept_map"] = self._processing_map()
+        return kept
+
+    def process(self: Any, node: Any) -> Any:
+        for node_type, processor in kept_map(self).items():
+            if isinstance(node, node_type):
+                return processor(node)
+        return None
+
+    def nodes_to_be_processed(self: Any) -> tuple[type, ...]:
+        kept: tuple[type, ...] | None = self.__dict__.get("_kept_types")
+        if kept is None:
+            kept = self.__dict__["_kept_types"] = tuple(kept_map(self))
+        return kept
+
+    DepthFirstTraverser.process = process
+    DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed
 
 
 def _query_reads_one_partition() -> None:

@@ -154,6 +154,40 @@ CHECKS = {
                 events.put_events(Entries=[{"Source": "s", "DetailType": "d", "Detail": "{}"}])
             print("GAP" if calls.count("$.detail") >= 3 else "FIXED")
     """,
+    "the interpreter parses each path again for each state it runs": """
+        from moto.stepfunctions.parser.asl.utils import json_path
+        calls = []
+        original = json_path.parse
+        json_path.parse = lambda path: calls.append(path) or original(path)
+        with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+            ddb, sfn = boto3.client("dynamodb"), boto3.client("stepfunctions"); table(ddb)
+            machine = waiting_machine(sfn)
+            for name in ("e1", "e2"):
+                sfn.start_execution(stateMachineArn=machine, name=name, input="{}")
+                sfn.send_task_success(taskToken=token(ddb, "Wait0"), output="{}")
+                ddb.delete_item(TableName="t", Key={"pk": {"S": "Wait0"}})
+            print("GAP" if calls.count("$.Task.Token") >= 2 else "FIXED")
+    """,
+    "an UpdateExpression is parsed for each request, its passes' maps for each node": """
+        from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+        from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+        parses, maps = [], []
+        make = UpdateExpressionParser.make.__func__
+        UpdateExpressionParser.make = classmethod(lambda cls, text: parses.append(text) or make(cls, text))
+        original_process = DepthFirstTraverser.process
+        def process(self, node):
+            maps.append(id(self))
+            return original_process(self, node)
+        DepthFirstTraverser.process = process
+        with mock_aws():
+            ddb = boto3.client("dynamodb"); table(ddb)
+            for _ in range(3):
+                ddb.update_item(TableName="t", Key={"pk": {"S": "a"}}, UpdateExpression="SET a = :v, b = :v",
+                                ExpressionAttributeValues={":v": {"S": "x"}})
+            # DepthFirstTraverser.process looks its map up anew on each call.
+            rebuilt = "self._processing_map()" in __import__("inspect").getsource(original_process)
+            print("GAP" if len(parses) >= 3 and rebuilt and len(maps) > len(set(maps)) else "FIXED")
+    """,
     "a Query of one partition sorts the whole table": """
         from moto.dynamodb.models.table import Table
         seen = []
