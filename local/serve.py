@@ -7,6 +7,7 @@ the table; the real handlers run in this process as events arrive.
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from pathlib import Path
 
@@ -25,7 +26,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--status-port", type=int, default=0, help="the status URL's port (default: any free one)")
     parser.add_argument("--assembly", type=Path, help="a synthesized cloud assembly to serve (default: cdk.out)")
     parser.add_argument("--seconds", type=float, default=0, help="stop after this long (0: run until interrupted)")
+    parser.add_argument("--verbose", action="store_true", help="also log every request the endpoint serves")
     args = parser.parse_args(argv)
+    # One line per request hides the handlers' own lines (and once filled a pipe nobody read, which
+    # blocked every request behind the logging lock): quiet unless asked.
+    logging.getLogger("werkzeug").setLevel(logging.INFO if args.verbose else logging.WARNING)
     models = {model.name: model for model in map(load_model, sorted(MODELS_DIR.glob("*.json")))}
     if args.model not in models:
         parser.error(f"--model: {args.model!r} is not one of {sorted(models)}")

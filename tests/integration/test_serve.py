@@ -59,8 +59,12 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_events_put_through_the_endpoint_complete_an_order(order_model: Choreography, assembly_dir: Path) -> None:
+def test_events_put_through_the_endpoint_complete_an_order(
+    order_model: Choreography, assembly_dir: Path, tmp_path: Path
+) -> None:
     port, status_port = _free_port(), _free_port()
+    # To a file, not a pipe: a pipe nobody reads until the end blocks a server that writes more than it holds.
+    log = (tmp_path / "serve.log").open("w+", encoding="utf-8")
     server = subprocess.Popen(
         [
             sys.executable,
@@ -78,8 +82,8 @@ def test_events_put_through_the_endpoint_complete_an_order(order_model: Choreogr
             str(assembly_dir),
         ],
         cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         text=True,
     )
     try:
@@ -117,6 +121,12 @@ def test_events_put_through_the_endpoint_complete_an_order(order_model: Choreogr
         assert json.loads(status.stdout)["status"] == table.COMPLETED
     finally:
         server.terminate()
-        output, _ = server.communicate(timeout=30)
+        server.wait(timeout=30)
+        log.seek(0)
+        output = log.read()
+        log.close()
+    # The request log is off unless --verbose.
+    assert "GET /" not in output
+    assert "POST /" not in output
     assert f"serving at http://127.0.0.1:{port}" in output
     assert f"status URL http://127.0.0.1:{status_port}/" in output
