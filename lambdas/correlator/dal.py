@@ -109,17 +109,26 @@ class DynamoStore:
     def record_next_event_time(
         self, instance_id: str, sort_key: str, event_time: datetime, expires_at: int
     ) -> Mapping[str, Any]:
-        response = self.client.update_item(
-            TableName=self.table_name,
-            Key=_key(instance_id, sort_key),
-            # if_not_exists: a repeated delivery of a conflicting event leaves the first time in place.
-            UpdateExpression=(
-                f"SET {table.NEXT_EVENT_TIME} = if_not_exists({table.NEXT_EVENT_TIME}, :time), "
-                f"{table.TTL_ATTRIBUTE} = if_not_exists({table.TTL_ATTRIBUTE}, :expires)"
-            ),
-            ExpressionAttributeValues={":time": {"S": event_time.isoformat()}, ":expires": {"N": str(expires_at)}},
-            ReturnValues="ALL_OLD",
-        )
+        # The instance's record is made by its start alone (an order without one stays NOT_STARTED, with no
+        # record): there the time is left only once the start is recorded.
+        started_only = {"ConditionExpression": f"attribute_exists({table.STARTED_BY})"}
+        try:
+            response = self.client.update_item(
+                TableName=self.table_name,
+                Key=_key(instance_id, sort_key),
+                # if_not_exists: a repeated delivery of a conflicting event leaves the first time in place.
+                UpdateExpression=(
+                    f"SET {table.NEXT_EVENT_TIME} = if_not_exists({table.NEXT_EVENT_TIME}, :time), "
+                    f"{table.TTL_ATTRIBUTE} = if_not_exists({table.TTL_ATTRIBUTE}, :expires)"
+                ),
+                ExpressionAttributeValues={":time": {"S": event_time.isoformat()}, ":expires": {"N": str(expires_at)}},
+                ReturnValues="ALL_OLD",
+                **(started_only if sort_key == table.INSTANCE_SK else {}),
+            )
+        except ClientError as error:
+            if _code(error) == "ConditionalCheckFailedException":
+                return {}  # no start yet: the pair goes unmeasured
+            raise
         return table.plain(response.get("Attributes"))
 
 

@@ -120,15 +120,8 @@ class Correlator:
         payload = execution.start_input(event.instance_id, expires_at, event.event_time.isoformat())
         execution_arn = self.workflow.start(event.instance_id, payload)
         before = self.store.record_start(event, execution_arn, expires_at)
-        first = table.STARTED_BY not in before
-        return Result(
-            Outcome.STARTED if first else Outcome.START_DUPLICATE,
-            event_id=event.event_id,
-            event_type=event.event_type,
-            instance_id=event.instance_id,
-            # The first milestone's event came before the start and left its time on the instance's record.
-            latencies=_following_latency(self.classifier.model.milestones, event.event_time, before) if first else None,
-        )
+        outcome = Outcome.START_DUPLICATE if table.STARTED_BY in before else Outcome.STARTED
+        return Result(outcome, event_id=event.event_id, event_type=event.event_type, instance_id=event.instance_id)
 
     def _settle(self, event: ChoreographyEvent, now: datetime) -> Result:
         assert event.milestone is not None
@@ -164,7 +157,8 @@ class Correlator:
         leaves its time on the previous milestone's item, whose old image has that milestone's event if it
         is recorded, and otherwise hands the pair to it. The pair (this, next): the next event left its
         time here (`before`). Each pair is measured at most once. Unmeasured: a wait whose previous event
-        had also come first (the execution went by it without its time); the status answer has them all."""
+        had also come first (the execution went by it without its time), and a first milestone whose event
+        came before the start; the status answer has them all."""
         assert event.milestone is not None
         milestones = self.classifier.model.milestones
         position = milestones.index(event.milestone)
