@@ -7,11 +7,8 @@ updates, so whichever arrives second sees the other.
 """
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
-
-from boto3.dynamodb.types import TypeDeserializer
-
-_deserialize = TypeDeserializer().deserialize
 
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
@@ -66,5 +63,26 @@ MILESTONE_OF_STATUS = {FAILED: FAILED_MILESTONE, STUCK: SORT_KEY}
 
 
 def plain(item: Mapping[str, Any] | None) -> dict[str, Any]:
-    """An item as DynamoDB's low-level API returns it, with plain Python values."""
-    return {name: _deserialize(value) for name, value in (item or {}).items()}
+    """An item as DynamoDB's low-level API returns it, with plain Python values, as boto3's TypeDeserializer
+    gives them (numbers as Decimal, sets as sets). Not boto3's own: importing boto3 for it would add its
+    whole package (s3transfer included) to every cold start."""
+    return {name: _plain_value(value) for name, value in (item or {}).items()}
+
+
+def _plain_value(value: Mapping[str, Any]) -> Any:
+    ((kind, data),) = value.items()
+    if kind in ("S", "B", "BOOL"):
+        return data
+    if kind == "N":
+        return Decimal(data)
+    if kind == "NULL":
+        return None
+    if kind == "M":
+        return {name: _plain_value(member) for name, member in data.items()}
+    if kind == "L":
+        return [_plain_value(member) for member in data]
+    if kind == "NS":
+        return {Decimal(number) for number in data}
+    if kind in ("SS", "BS"):
+        return set(data)
+    raise ValueError(f"not a DynamoDB attribute value: {kind}")

@@ -13,13 +13,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from lambdas.choreography.model import load_model
+from lambdas.clients import clients
 from lambdas.correlator.classify import EventClassifier
 from lambdas.correlator.dal import SQS_DEFAULT_MESSAGE_BYTES, DynamoStore, SqsQuarantine, StepFunctionsWorkflow
 from lambdas.correlator.logic import Correlator, Outcome
@@ -44,15 +44,14 @@ def build_correlator(environment: Mapping[str, str]) -> Correlator:
     model_path = Path(environment["CHOREOGRAPHY_MODEL"])
     if not model_path.is_absolute():
         model_path = Path(environment.get("LAMBDA_TASK_ROOT", ".")) / model_path
-    model = load_model(model_path)
+    model = load_model(model_path, validated=True)
+    dynamodb, stepfunctions, sqs = clients("dynamodb", "stepfunctions", "sqs", config=CLIENT_CONFIG)
     return Correlator(
         EventClassifier(model),
-        DynamoStore(
-            boto3.client("dynamodb", config=CLIENT_CONFIG), environment["TABLE_NAME"], model.name, model.version
-        ),
-        StepFunctionsWorkflow(boto3.client("stepfunctions", config=CLIENT_CONFIG), environment["STATE_MACHINE_ARN"]),
+        DynamoStore(dynamodb, environment["TABLE_NAME"], model.name, model.version),
+        StepFunctionsWorkflow(stepfunctions, environment["STATE_MACHINE_ARN"]),
         SqsQuarantine(
-            boto3.client("sqs", config=CLIENT_CONFIG),
+            sqs,
             environment["QUARANTINE_QUEUE_URL"],
             model.name,
             int(environment.get("QUARANTINE_MAX_MESSAGE_BYTES", SQS_DEFAULT_MESSAGE_BYTES)),

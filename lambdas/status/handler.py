@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotFoundError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.choreography.model import Choreography, load_model
+from lambdas.clients import clients
 from lambdas.correlator.classify import execution_name_problem
 from lambdas.status.dal import StatusStore
 from lambdas.status.listing import InvalidParameter, describe_page, parse_list_request
@@ -27,12 +27,15 @@ app = LambdaFunctionUrlResolver()
 @cache
 def model() -> Choreography:
     path = Path(os.environ["CHOREOGRAPHY_MODEL"])
-    return load_model(path if path.is_absolute() else Path(os.environ.get("LAMBDA_TASK_ROOT", ".")) / path)
+    return load_model(
+        path if path.is_absolute() else Path(os.environ.get("LAMBDA_TASK_ROOT", ".")) / path, validated=True
+    )
 
 
 @cache
 def store() -> StatusStore:
-    return StatusStore(boto3.client("dynamodb"), os.environ["TABLE_NAME"])
+    (dynamodb,) = clients("dynamodb")
+    return StatusStore(dynamodb, os.environ["TABLE_NAME"])
 
 
 @app.get("/orders/<order_id>")
