@@ -35,6 +35,8 @@ def run(
     """`bus`: publish on the services' own bus (a rule forwards to the monitor's), not the monitor's."""
     started = time.monotonic()
     runtime.calls.calls.clear()
+    correlator = runtime.correlator.logical_id
+    runtime.calls_per_invocation.pop(correlator, None)
     accepted_before, outcomes_before = runtime.accepted_event_ids(), Counter(runtime.correlator_outcomes())
     runtime.calls.inject(faults, seed)
     published = 0
@@ -51,6 +53,7 @@ def run(
         runtime.calls.inject(0.0, seed)
     redriven = runtime.redrive_dead_letters()
     correlator_calls = dict(runtime.calls.calls)  # before the status reads below add their own
+    per_invocation = runtime.calls_per_invocation.get(correlator, Counter())
     settled = runtime.wait_for_executions(
         [n for n, e in workload.expected.items() if e.startswith(("COMPLETED", "FAILED"))], timeout_s=120
     )
@@ -64,6 +67,7 @@ def run(
         actual=actual,
         settled=settled,
         calls=correlator_calls,
+        per_invocation=per_invocation,
         accepted_ids=accepted,
         outcomes=outcomes,
         published=published,
@@ -92,6 +96,7 @@ def _report(
     actual: dict[str, str],
     settled: dict[str, str],
     calls: dict[str, int],
+    per_invocation: Counter[int],
     accepted_ids: set[str],
     outcomes: Counter[str],
     published: int,
@@ -126,8 +131,12 @@ def _report(
         "transitions": {
             "median": statistics.median(transitions) if transitions else None,
             "max": max(transitions) if transitions else None,
+            "counts": dict(Counter(transitions)),  # transitions -> completed orders with that many
         },
+        "aws_calls": dict(calls),
+        "events_handled": events_handled,
         "aws_calls_per_event": {name: round(count / events_handled, 3) for name, count in sorted(calls.items())},
+        "max_aws_calls_per_event": max(per_invocation, default=0),  # of any one correlator invocation
         "faults_injected": dict(runtime.calls.faults),
         "elapsed_s": round(elapsed, 2),
         "orders_per_s": round(len(workload.orders) / elapsed, 2),

@@ -7,20 +7,26 @@ can go.
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
+import json
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import jsonpath_ng
 import jsonpath_ng.ext as jsonpath_ext
 from moto.core.exceptions import AWSError
+from moto.core.utils import iso_8601_datetime_without_milliseconds, utcfromtimestamp
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 from moto.dynamodb.responses import DynamoHandler
+from moto.events.models import Rule
+from moto.events.utils import EventTemplateParser
 from moto.sqs.exceptions import InvalidParameterValue
 from moto.sqs.models import SQSBackend
 from moto.stepfunctions.parser import models as sfn_models
@@ -35,6 +41,8 @@ from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 
 _apply_lock = threading.Lock()
 _applied: list[bool] = []  # one entry once applied
+_lambda_inboxes: dict[str, deque[Any]] = {}  # function ARN -> the events EventBridge invoked it with
+_inbox_lock = threading.Lock()
 
 
 class TaskTimedOut(AWSError):
@@ -67,6 +75,7 @@ def apply(*, in_process: bool = True) -> None:
         _constructible_task_errors()
         _serialized_definition_parsing()
         _sqs_counts_message_bytes()
+        _eventbridge_invokes_lambda_targets()
         if in_process:
             _cached_task_clients()
             _cached_input_path_parsers()
@@ -253,6 +262,55 @@ def _sqs_counts_message_bytes() -> None:
         return original(self, queue_name, message_body, message_attributes, *args, **kwargs)
 
     SQSBackend.send_message = send_message  # type: ignore[method-assign]
+
+
+def lambda_inbox(function_arn: str) -> deque[Any]:
+    """The events EventBridge's rules have invoked this function with, oldest first, to be taken by
+    whoever stands for Lambda (local/platform.py). Thread-safe: rules run in moto's threads too."""
+    with _inbox_lock:
+        return _lambda_inboxes.setdefault(function_arn, deque())
+
+
+def _eventbridge_invokes_lambda_targets() -> None:
+    """moto's EventBridge raises NotImplementedError for a Lambda target: it cannot run one without
+    Docker. Here the event such a target receives, matched by moto's own pattern matcher and shaped by its
+    own input transformer, as moto hands it to an SQS target, goes to the function's inbox instead. (The
+    local runtime used a stand-in SQS queue per target before: a send, a receive and a delete per event.)"""
+    original = Rule.send_to_targets
+
+    @functools.wraps(original)
+    def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        invoked = [target for target in self.targets if target["Arn"].startswith("arn:aws:lambda:")]
+        if not invoked:
+            return original(self, original_event, transform_input)
+        if self.event_pattern.matches_event(original_event):
+            for target in invoked:
+                lambda_inbox(target["Arn"]).append(_as_delivered(target, original_event, transform_input))
+        others = [target for target in self.targets if target not in invoked]
+        if others:
+            rule = copy.copy(self)  # the other targets alone, without changing the rule others read
+            rule.targets = others
+            original(rule, original_event, transform_input)
+        return None
+
+    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+
+
+def _as_delivered(target: dict[str, Any], original_event: Any, transform_input: bool) -> Any:
+    """The event as moto would put it in an SQS target's message, read back: the time as ISO 8601."""
+    if transform_input:
+        transformer = target.get("InputTransformer", {})
+        event = EventTemplateParser.parse(
+            input_template=transformer.get("InputTemplate"),
+            input_paths_map=transformer.get("InputPathsMap", {}),
+            event=original_event,
+        )
+    else:
+        event = original_event.copy()
+    if isinstance(event, dict) and "time" in event:
+        moment = utcfromtimestamp(float(event["time"]))  # type: ignore[arg-type]
+        event = {**event, "time": iso_8601_datetime_without_milliseconds(moment)}
+    return json.loads(json.dumps(event))
 
 
 def _locked(method: Callable[..., Any], lock: threading.Lock | threading.RLock) -> Callable[..., Any]:

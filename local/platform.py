@@ -3,18 +3,21 @@ asynchronous invocations with retries, then hands a failing event to the functio
 
 moto matches events against the rules' patterns (and applies input transformers) itself, but cannot
 invoke a Lambda target without Docker. So each rule is created on moto's bus as the template defines it,
-with its Lambda target replaced by a delivery queue; `pump` hands what the queues received to the real
-handler, as Lambda's asynchronous invocation would. An SNS topic target (the alerts) becomes a queue too,
-holding what the topic's subscribers would receive. The bus's archive is created as the template
+and what moto would invoke a Lambda target with waits in the function's inbox (local/moto_fixes.py);
+`pump` hands it to the real handler, as Lambda's asynchronous invocation would. An SNS topic target (the
+alerts) becomes a queue, holding what the topic's subscribers would receive. The bus's archive is created as the template
 defines it, so a replay of it goes through the same rules.
 """
 
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from local.moto_fixes import lambda_inbox
 
 if TYPE_CHECKING:
     from local.runtime import LocalFunction, LocalRuntime
@@ -27,7 +30,7 @@ TARGET_FIELDS = ("InputPath", "InputTransformer", "Input")
 class Route:
     rule: str
     function: LocalFunction
-    queue_url: str
+    inbox: deque[Any]
 
 
 class LocalPlatform:
@@ -60,18 +63,25 @@ class LocalPlatform:
                         Rule=rule_id, EventBusName=bus_name, Targets=[{"Id": f"t{number}", "Arn": bus_arn}]
                     )
                     continue
+                kept = {name: target[name] for name in TARGET_FIELDS if name in target}
+                if not self._is_topic(target["Arn"]):
+                    function = self._function_of(target["Arn"])
+                    arn = self.runtime.arns[function.logical_id]
+                    self.events.put_targets(
+                        Rule=rule_id, EventBusName=bus_name, Targets=[{"Id": f"t{number}", "Arn": arn, **kept}]
+                    )
+                    inbox = lambda_inbox(arn)
+                    inbox.clear()  # left by an earlier runtime of this process
+                    self.routes.append(Route(rule_id, function, inbox))
+                    continue
                 queue_url = self.runtime.sqs.create_queue(QueueName=f"local-{rule_id}-{number}")["QueueUrl"]
                 queue_arn = self.runtime.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
                     "Attributes"
                 ]["QueueArn"]
-                kept = {name: target[name] for name in TARGET_FIELDS if name in target}
                 self.events.put_targets(
                     Rule=rule_id, EventBusName=bus_name, Targets=[{"Id": f"t{number}", "Arn": queue_arn, **kept}]
                 )
-                if self._is_topic(target["Arn"]):
-                    self.notifications[rule_id] = queue_url
-                else:
-                    self.routes.append(Route(rule_id, self._function_of(target["Arn"]), queue_url))
+                self.notifications[rule_id] = queue_url
         for _, archive in self.runtime.stack.of_type("AWS::Events::Archive"):
             self.events.create_archive(
                 ArchiveName=archive["ArchiveName"],
@@ -123,14 +133,8 @@ class LocalPlatform:
         """Hand every routed event to its function; return how many invocations ran (retries included)."""
         invocations = 0
         for route in self.routes:
-            while True:
-                response = self.runtime.sqs.receive_message(QueueUrl=route.queue_url, MaxNumberOfMessages=10)
-                messages = response.get("Messages", [])
-                if not messages:
-                    break
-                for message in messages:
-                    invocations += self.invoke_async(route.function, json.loads(message["Body"]))
-                    self.runtime.sqs.delete_message(QueueUrl=route.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            while route.inbox:
+                invocations += self.invoke_async(route.function, route.inbox.popleft())
         return invocations
 
     def invoke_async(self, function: LocalFunction, event: Any) -> int:

@@ -103,6 +103,8 @@ class LocalRuntime:
         self.metrics_output: list[dict[str, Any]] = []
         self.outcomes: Counter[str] = Counter()  # the correlator's answers, by outcome
         self.accepted: set[str] = set()  # ids of events the correlator recorded (not quarantined)
+        # Function -> {AWS calls one invocation made: invocations}, failed invocations included.
+        self.calls_per_invocation: dict[str, Counter[int]] = {}
         self._exit = contextlib.ExitStack()
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -247,8 +249,13 @@ class LocalRuntime:
         """Call the real handler with the function's environment, as Lambda would, in this process."""
         with self._invoke_lock, handler_invocation(function.logical_id):
             captured = io.StringIO()
-            with contextlib.redirect_stdout(captured):
-                result = function.load()(event, LambdaContext(function.logical_id, function.memory_mb))
+            made_before = len(self.calls.made)
+            try:
+                with contextlib.redirect_stdout(captured):
+                    result = function.load()(event, LambdaContext(function.logical_id, function.memory_mb))
+            finally:
+                counts = self.calls_per_invocation.setdefault(function.logical_id, Counter())
+                counts[len(self.calls.made) - made_before] += 1
         self.metrics_output += [json.loads(line) for line in captured.getvalue().splitlines() if '"_aws"' in line]
         if isinstance(result, dict) and "outcome" in result:
             self.outcomes[str(result["outcome"])] += 1
