@@ -19,9 +19,10 @@ from typing import Any
 from bench import micro, system
 from bench.compare import compare
 from bench.costs import DEFAULT_PRICES, load_prices
-from bench.report import micro_table, model_table
+from bench.report import micro_table, model_table, soak_table
 from lambdas.choreography.model import Choreography, load_model
 from local.assembly import ensure_synthesized, load_stacks
+from local.soak import Soak, soak
 from stacks.app_builder import MODELS_DIR
 from stacks.monitor_stack import stack_name
 
@@ -50,8 +51,22 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=system.TASK_TOKEN_BYTES,
         help=f"size a task token counts for in DynamoDB items (default {system.TASK_TOKEN_BYTES}, the API's maximum)",
     )
+    parser.add_argument(
+        "--soak-orders",
+        type=int,
+        default=1000,
+        help="orders of the end-to-end soak of the first model (default 1000; 0: none)",
+    )
+    parser.add_argument(
+        "--soak-faults",
+        type=float,
+        default=0.1,
+        help="share of the handlers' AWS calls that fail in the soak (default 0.1)",
+    )
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     args = parser.parse_args(argv)
+    if not 0 <= args.soak_faults < 1 or args.soak_orders < 0:
+        parser.error("--soak-faults is a share between 0 and 1, --soak-orders at least 0")
     if min(args.orders, args.jobs, args.rounds, args.import_runs, args.token_bytes) < 1:
         parser.error("--orders, --jobs, --rounds, --import-runs and --token-bytes are at least 1")
     return args
@@ -78,7 +93,8 @@ def main(argv: list[str] | None = None) -> None:
     command = " ".join(["python -m bench", *(sys.argv[1:] if argv is None else argv)])
     started = time.monotonic()
     prices = load_prices(args.prices)
-    stacks = {stack.name: stack for stack in load_stacks(ensure_synthesized())}
+    cdk_out = ensure_synthesized()
+    stacks = {stack.name: stack for stack in load_stacks(cdk_out)}
     models = [(path, load_model(path)) for path in sorted(MODELS_DIR.glob("*.json"))]
     models = [(path, model) for path, model in models if args.model in (None, model.name)]
     if not models:
@@ -96,6 +112,12 @@ def main(argv: list[str] | None = None) -> None:
         print(model_table(result), flush=True)
     first = models[0][1]
     stack = stacks[stack_name(first)]
+    soak_report = None
+    if args.soak_orders:
+        print(f"\nrunning the soak: {args.soak_orders} orders of {first.name} on {args.jobs} runtimes ...", flush=True)
+        plan = Soak(cdk_out, stack.name, models[0][0], args.soak_orders, args.seed, args.soak_faults, args.jobs)
+        soak_report = soak(plan)
+        print(soak_table(soak_report, args.soak_faults), flush=True)
     status_function = next(f.logical_id for f in system.functions_of(stack).values() if f.behind_url)
     print(f"\nrunning the handler micro-benchmarks on {first.name} ...", flush=True)
     benchmarks = micro.run(stack, first, status_function, rounds=args.rounds, import_runs=args.import_runs)
@@ -110,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
             "python": platform.python_version(),
             "elapsed_s": round(elapsed, 1),
             "models": results,
+            "soak": soak_report,
             "micro": dataclasses.asdict(benchmarks),
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)

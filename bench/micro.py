@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
+import json
 import os
 import statistics
 import subprocess
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -32,9 +34,7 @@ from local.events import EventFactory
 from local.gateway import function_url_event
 from local.runtime import LOCAL_ENVIRONMENT, LambdaContext, LocalFunction, LocalRuntime
 
-IMPORT_PROBE = (
-    "import sys, time\nstart = time.perf_counter()\n__import__(sys.argv[1])\nprint(time.perf_counter() - start)"
-)
+COLD_START_PROBE = (Path(__file__).parent / "cold_start_probe.py").read_text(encoding="utf-8")
 Answer = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
 
@@ -44,7 +44,8 @@ class MicroResults:
     correlator_logic_cpu_us: float  # per event
     status_handler_us: float  # per request, wall clock
     status_handler_cpu_us: float
-    cold_imports_ms: dict[str, float]  # handler module -> median import time
+    # Handler -> median of fresh interpreters: {"import_ms", "first_event_ms" (import and first event)}.
+    cold_starts_ms: dict[str, dict[str, float]]
     events: int  # events per round
     rounds: int
     import_runs: int
@@ -78,7 +79,9 @@ def _correlator_answers() -> dict[str, Answer]:
         # A milestone item holds a waiting token: the correlator records the event and sends it on.
         if request["Key"][table.SORT_KEY]["S"] == table.INSTANCE_SK:
             return {}
-        return {"Attributes": {table.TASK_TOKEN: {"S": "stub-token"}}}
+        # As the execution's token write leaves it: the latency is measured from its state, without a read.
+        state = json.dumps({"startedAt": "2026-01-01T00:00:00+00:00", "milestones": {}})
+        return {"Attributes": {table.TASK_TOKEN: {"S": "stub-token"}, table.REACHED_WITH: {"S": state}}}
 
     return {
         "update_item": update_item,
@@ -88,7 +91,7 @@ def _correlator_answers() -> dict[str, Answer]:
 
 @contextlib.contextmanager
 def _stubbed_clients(answers: Mapping[str, Answer]) -> Iterator[None]:
-    with mock.patch("boto3.client", return_value=StubClient(answers)):
+    with mock.patch("botocore.session.Session.create_client", return_value=StubClient(answers)):
         yield
 
 
@@ -141,30 +144,60 @@ def status_time(
         return _per_call_us(lambda event: handler(event, context), requests, rounds)
 
 
-def cold_import_ms(stack: StackTemplate, runs: int) -> dict[str, float]:
-    """Import time of each handler module in a fresh interpreter, from the function's staged code."""
+def cold_start_ms(
+    stack: StackTemplate, first_events: Mapping[str, tuple[Any, Mapping[str, Any]]], runs: int
+) -> dict[str, dict[str, float]]:
+    """Each handler's cold start in a fresh interpreter, from the function's staged code: its import, and
+    its import plus its first event (`first_events`: handler -> the event, and the AWS answers by target)."""
     results = {}
     for _, properties in stack.of_type("AWS::Lambda::Function"):
-        module = str(properties["Handler"]).rsplit(".", 1)[0]
+        handler = str(properties["Handler"])
         variables = properties.get("Environment", {}).get("Variables", {})
         environment = {
             **{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},  # the staged code, not the checkout
             **LOCAL_ENVIRONMENT,
             **{name: value for name, value in variables.items() if isinstance(value, str)},
+            # Values the template leaves to CloudFormation: the probe's clients never reach AWS.
+            **{name: "local" for name, value in variables.items() if not isinstance(value, str)},
+            "LAMBDA_TASK_ROOT": str(stack.asset_directory(properties)),
         }
+        event, answers = first_events[handler]
         samples = []
         for _ in range(runs):
             probe = subprocess.run(
-                [sys.executable, "-c", IMPORT_PROBE, module],
+                [sys.executable, "-c", COLD_START_PROBE, handler, json.dumps(event), json.dumps(answers)],
                 cwd=stack.asset_directory(properties),
                 env=environment,
                 capture_output=True,
                 text=True,
                 check=True,
             )
-            samples.append(float(probe.stdout.strip().splitlines()[-1]) * 1000)
-        results[module] = statistics.median(samples)
+            samples.append(json.loads(probe.stdout.strip().splitlines()[-1]))
+        results[handler.rsplit(".", 1)[0]] = {
+            key: round(statistics.median(sample[key] for sample in samples), 1)
+            for key in ("import_ms", "first_event_ms")
+        }
     return results
+
+
+def _first_events(model: Choreography, items: list[Mapping[str, Any]], order_id: str) -> dict[str, Any]:
+    """Each handler's first event, with what AWS answers it: for the correlator a milestone event whose
+    token waits (the common path), for the status function a read of an order."""
+    milestone_event = EventFactory(model).lifecycle("COLD-START")[1]
+    waiting = {
+        table.TASK_TOKEN: {"S": "cold-start-token"},
+        table.REACHED_WITH: {"S": json.dumps({"startedAt": milestone_event["time"]})},
+    }
+    return {
+        "lambdas.correlator.handler.handler": (
+            milestone_event,
+            {"DynamoDB_20120810.UpdateItem": {"Attributes": waiting}, "AWSStepFunctions.SendTaskSuccess": {}},
+        ),
+        "lambdas.status.handler.handler": (
+            function_url_event("GET", f"/orders/{order_id}", {}, b""),
+            {"DynamoDB_20120810.Query": {"Items": items, "Count": len(items)}},
+        ),
+    }
 
 
 def run(
@@ -190,4 +223,5 @@ def run(
         whole, logic = correlator_cpu(runtime.correlator, model, orders, rounds)
         wall, cpu = status_time(runtime.functions[status_function], items, sample, rounds)
     events = orders * (1 + len(model.milestones))
-    return MicroResults(whole, logic, wall, cpu, cold_import_ms(stack, import_runs), events, rounds, import_runs)
+    cold = cold_start_ms(stack, _first_events(model, items, sample), import_runs)
+    return MicroResults(whole, logic, wall, cpu, cold, events, rounds, import_runs)

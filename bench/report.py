@@ -169,8 +169,26 @@ def micro_table(micro: MicroResults, model: str) -> str:
         f"status, GET /orders/{{id}}                         {micro.status_handler_us:>9.0f} us per request "
         f"({micro.status_handler_cpu_us:.0f} us CPU)",
     ]
-    for module, milliseconds in micro.cold_imports_ms.items():
+    for module, cold in micro.cold_starts_ms.items():
         lines.append(
-            f"cold-start import of {module:<28} {milliseconds:>9.0f} ms (fresh interpreter, median of {micro.import_runs})"
+            f"cold start of {module:<28} {cold['first_event_ms']:>9.0f} ms to its first event, "
+            f"{cold['import_ms']:.0f} ms of it importing (fresh interpreters, median of {micro.import_runs})"
         )
     return "\n".join(lines)
+
+
+def soak_table(report: dict[str, Any], faults: float) -> str:
+    events = report["events"]
+    calls = ", ".join(f"{name} {count}" for name, count in report["aws_calls_per_event"].items())
+    return "\n".join(
+        [
+            f"\n== soak: {report['orders']} orders, {events['published']} events (shuffled, duplicated, malformed), "
+            f"{faults:.0%} of the handlers' AWS calls failing, {report['shards']} runtimes side by side",
+            f"local runtime, whole workload                   {report['elapsed_s']:>9.1f} s "
+            f"({report['orders_per_s']:.1f} orders/s)",
+            f"mismatches / lost events / redriven            {len(report['mismatches']):>5} / {len(report['lost'])} / "
+            f"{report['redriven']}",
+            f"correlator AWS calls, most in one invocation    {report['max_aws_calls_per_event']:>9}",
+            f"correlator AWS calls per event, mean            {calls}",
+        ]
+    )

@@ -8,6 +8,7 @@ read back from the table and the executions, not from what the demo sent.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import textwrap
 import time
@@ -32,6 +33,9 @@ from stacks.monitor_stack import stack_name
 
 Scenario = Callable[[EventFactory, str], list[dict[str, Any]]]
 IN_ORDER = "in order"
+# Enough for the order model's workload to reach every final state (completed, failed, stuck, never
+# placed) with seed 1, in about a minute for the whole demo; --orders runs any size.
+DEFAULT_ORDERS = 100
 
 
 def describe_definition(definition: dict[str, Any]) -> str:
@@ -201,7 +205,12 @@ def workload(stack: StackTemplate, model: Choreography, args: argparse.Namespace
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m local.demo", description=__doc__)
     parser.add_argument("--model", help="run only this model (its name, e.g. order-fulfillment)")
-    parser.add_argument("--orders", type=int, default=200, help="orders in the generated workload (0: none)")
+    parser.add_argument(
+        "--orders",
+        type=int,
+        default=DEFAULT_ORDERS,
+        help=f"orders in each model's workload (default {DEFAULT_ORDERS}; 0: none)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed of the workload")
     parser.add_argument("--faults", type=float, default=0.0, help="share of the handlers' AWS calls that fail or crash")
     parser.add_argument("--json", help="write the workload's report to this file")
@@ -209,15 +218,30 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not 0 <= args.faults < 1:
         parser.error("--faults is a share between 0 and 1")
+    started = time.monotonic()
     stacks = {stack.name: stack for stack in load_stacks(ensure_synthesized())}
     reports = {}
+    timings: list[tuple[str, float]] = []
+
+    def timed(label: str, part: Callable[[], Any]) -> Any:
+        part_started = time.monotonic()
+        result = part()
+        timings.append((label, time.monotonic() - part_started))
+        print(f"\n  ({label}: {timings[-1][1]:.1f} s)")
+        return result
+
     for path in sorted(MODELS_DIR.glob("*.json")):
         model = load_model(path)
         if args.model in (None, model.name):
-            run(stacks[stack_name(model)], model, args.out)
-            stuck(stacks[stack_name(model)], model, args.out)
+            stack = stacks[stack_name(model)]
+            timed(f"{model.name}, scenarios", functools.partial(run, stack, model, args.out))
+            timed(f"{model.name}, stuck orders", functools.partial(stuck, stack, model, args.out))
             if args.orders:
-                reports[model.name] = workload(stacks[stack_name(model)], model, args)
+                part = functools.partial(workload, stack, model, args)
+                reports[model.name] = timed(f"{model.name}, {args.orders} orders", part)
+    print(f"\n== demo done in {time.monotonic() - started:.1f} s")
+    for label, seconds in timings:
+        print(f"  {label:<40} {seconds:6.1f} s")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as report_file:
             json.dump(reports if len(reports) != 1 else next(iter(reports.values())), report_file, indent=2)
