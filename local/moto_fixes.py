@@ -22,8 +22,8 @@ import jsonpath_ng.ext as jsonpath_ext
 from moto.core.exceptions import AWSError
 from moto.core.utils import iso_8601_datetime_without_milliseconds, utcfromtimestamp
 from moto.dynamodb.models.table import Table
-from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
-from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 from moto.dynamodb.responses import DynamoHandler
 from moto.events.models import Rule
 from moto.events.utils import EventTemplateParser
@@ -115,8 +115,8 @@ def _used_tokens_are_closed() -> None:
 
         return answer
 
-    backend.send_task_success = once(backend.send_task_success)  # type: ignore[method-assign]
-    backend.send_task_failure = once(backend.send_task_failure)  # type: ignore[method-assign]
+    backend.send_task_success = once(backend.send_task_success)
+    backend.send_task_failure = once(backend.send_task_failure)
 
 
 def _retry_attribute_error(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -135,8 +135,8 @@ def _retry_attribute_error(call: Callable[..., Any], *args: Any, **kwargs: Any) 
 def _constructible_task_errors() -> None:
     """moto raises its own TaskTimedOut() and TaskDoesNotExist() without the message their base class
     requires, so the caller gets a TypeError instead of the AWS error."""
-    sfn_models.TaskTimedOut = TaskTimedOut  # type: ignore[attr-defined,assignment]
-    sfn_models.TaskDoesNotExist = TaskDoesNotExist  # type: ignore[attr-defined,assignment]
+    sfn_models.TaskTimedOut = TaskTimedOut
+    sfn_models.TaskDoesNotExist = TaskDoesNotExist
 
 
 def _serialized_definition_parsing() -> None:
@@ -146,7 +146,7 @@ def _serialized_definition_parsing() -> None:
     execution's environment), so one parse per definition serves them all."""
     lock = threading.Lock()
     parse = functools.lru_cache(maxsize=32)(AmazonStateLanguageParser.parse)
-    AmazonStateLanguageParser.parse = staticmethod(_locked(parse, lock))  # type: ignore[method-assign]
+    AmazonStateLanguageParser.parse = staticmethod(_locked(parse, lock))
 
 
 def _cached_task_clients() -> None:
@@ -159,7 +159,7 @@ def _cached_task_clients() -> None:
         return cached(region, service)
 
     for module in (state_task_service_aws_sdk, state_task_service_dynamodb, state_task_service_events):
-        module.boto_client_for = client_for  # type: ignore[attr-defined]
+        module.boto_client_for = client_for
 
 
 def _cached_input_path_parsers() -> None:
@@ -169,7 +169,7 @@ def _cached_input_path_parsers() -> None:
     per path serves every evaluation. Speed only."""
     cached_ext = functools.lru_cache(maxsize=1024)(jsonpath_ext.parse)  # type: ignore[attr-defined]
     jsonpath_ext.parse = cached_ext  # type: ignore[attr-defined]
-    json_path.parse = cached_ext  # type: ignore[attr-defined]
+    json_path.parse = cached_ext
     result_path.parse = functools.lru_cache(maxsize=1024)(jsonpath_ng.parse)  # type: ignore[attr-defined]
 
 
@@ -228,8 +228,8 @@ def _query_reads_one_partition() -> None:
             return list(self.items.get(key[1], {}).values())
         return original_all_items(self)
 
-    Table.query = query  # type: ignore[method-assign]
-    Table.all_items = all_items  # type: ignore[method-assign]
+    Table.query = query
+    Table.all_items = all_items
 
 
 def sqs_message_bytes(body: str, attributes: dict[str, Any] | None) -> int:
@@ -261,7 +261,7 @@ def _sqs_counts_message_bytes() -> None:
             )
         return original(self, queue_name, message_body, message_attributes, *args, **kwargs)
 
-    SQSBackend.send_message = send_message  # type: ignore[method-assign]
+    SQSBackend.send_message = send_message
 
 
 def lambda_inbox(function_arn: str) -> deque[Any]:
@@ -282,7 +282,8 @@ def _eventbridge_invokes_lambda_targets() -> None:
     def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
         invoked = [target for target in self.targets if target["Arn"].startswith("arn:aws:lambda:")]
         if not invoked:
-            return original(self, original_event, transform_input)
+            original(self, original_event, transform_input)
+            return
         if self.event_pattern.matches_event(original_event):
             for target in invoked:
                 lambda_inbox(target["Arn"]).append(_as_delivered(target, original_event, transform_input))
@@ -291,9 +292,9 @@ def _eventbridge_invokes_lambda_targets() -> None:
             rule = copy.copy(self)  # the other targets alone, without changing the rule others read
             rule.targets = others
             original(rule, original_event, transform_input)
-        return None
+        return
 
-    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+    Rule.send_to_targets = send_to_targets
 
 
 def _as_delivered(target: dict[str, Any], original_event: Any, transform_input: bool) -> Any:
@@ -308,7 +309,7 @@ def _as_delivered(target: dict[str, Any], original_event: Any, transform_input: 
     else:
         event = original_event.copy()
     if isinstance(event, dict) and "time" in event:
-        moment = utcfromtimestamp(float(event["time"]))  # type: ignore[arg-type]
+        moment = utcfromtimestamp(float(event["time"]))
         event = {**event, "time": iso_8601_datetime_without_milliseconds(moment)}
     return json.loads(json.dumps(event))
 

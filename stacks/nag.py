@@ -40,7 +40,7 @@ ACKNOWLEDGMENTS = {
 
 def _acknowledge(construct: object, kind: str) -> None:
     finding, reason = ACKNOWLEDGMENTS[kind]
-    Validations.of(construct).acknowledge(Acknowledgment(id=finding, reason=reason))  # type: ignore[arg-type]
+    Validations.of(construct).acknowledge(Acknowledgment(id=finding, reason=reason))
 
 
 def acknowledge_findings(

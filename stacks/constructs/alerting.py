@@ -64,7 +64,7 @@ class Alerting(Construct):
             event_bus=bus,
             description=f"{model.name}: the monitor's {model.stuck_event} events, to the alerts topic",
             event_pattern=events.EventPattern(source=[model.monitor_source], detail_type=[model.stuck_event]),
-            targets=[_TopicTarget(self.topic, rule_dead_letters)],  # type: ignore[list-item]  # a jsii interface
+            targets=[_TopicTarget(self.topic, rule_dead_letters)],  # a jsii interface
         )
         stuck = cloudwatch.Metric(
             namespace="AWS/Events",
