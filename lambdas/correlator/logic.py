@@ -178,8 +178,8 @@ class Correlator:
             previous = self.store.record_next_event_time(
                 event.instance_id, sort_key, event.event_time, self._expires_at(event)
             )
-        except Exception:  # a metric is not worth a retry of an event already recorded
-            logger.warning("milestone latency not measured", exc_info=True)
+        except Exception as error:  # a metric is not worth a retry of an event already recorded
+            logger.warning("milestone latency not measured: %s: %s", type(error).__name__, error)
             return None
         recorded = previous.get(table.SETTLED_BY) or previous.get(table.STARTED_BY) or {}
         time = recorded.get(table.EVENT_TIME)
