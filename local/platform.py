@@ -67,11 +67,11 @@ class LocalPlatform:
                 if not self._is_topic(target["Arn"]):
                     function = self._function_of(target["Arn"])
                     arn = self.runtime.arns[function.logical_id]
+                    inbox = lambda_inbox(arn)
+                    inbox.clear()  # left by an earlier runtime of this process; before any event can come
                     self.events.put_targets(
                         Rule=rule_id, EventBusName=bus_name, Targets=[{"Id": f"t{number}", "Arn": arn, **kept}]
                     )
-                    inbox = lambda_inbox(arn)
-                    inbox.clear()  # left by an earlier runtime of this process
                     self.routes.append(Route(rule_id, function, inbox))
                     continue
                 queue_url = self.runtime.sqs.create_queue(QueueName=f"local-{rule_id}-{number}")["QueueUrl"]

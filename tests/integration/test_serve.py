@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from lambdas.choreography import table
@@ -87,6 +88,12 @@ def test_events_put_through_the_endpoint_complete_an_order(
         text=True,
     )
     try:
+        # Ready when it says so: it prints its address once the rules are in place. A bus that exists
+        # before its rules would take events and route none.
+        deadline = time.monotonic() + WAIT_S
+        while "serving at" not in Path(log.name).read_text(encoding="utf-8") and time.monotonic() < deadline:
+            assert server.poll() is None, Path(log.name).read_text(encoding="utf-8")[-2000:]
+            time.sleep(0.2)
         entries = [
             {"Source": e["source"], "DetailType": e["detail-type"], "Detail": json.dumps(e["detail"])}
             for e in EventFactory(order_model).lifecycle("SERVE-1")
