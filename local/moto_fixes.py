@@ -63,10 +63,8 @@ class TaskDoesNotExist(AWSError):
         super().__init__(message)
 
 
-def apply(*, in_process: bool = True) -> None:
-    """`in_process`: moto intercepts this process's calls (tests, demo, bench). The mends that only save
-    time are applied there alone: with moto as a server (make serve) a request was seen to go unanswered
-    with them, and a server's speed is not what anyone waits on."""
+def apply() -> None:
+    """Every mend, whether moto intercepts this process's calls or serves them (make serve)."""
     with _apply_lock:
         if _applied:
             return
@@ -76,11 +74,10 @@ def apply(*, in_process: bool = True) -> None:
         _serialized_definition_parsing()
         _sqs_counts_message_bytes()
         _eventbridge_invokes_lambda_targets()
-        if in_process:
-            _cached_task_clients()
-            _cached_input_path_parsers()
-            _query_reads_one_partition()
-            _cached_update_expressions()
+        _cached_task_clients()
+        _cached_input_path_parsers()
+        _query_reads_one_partition()
+        _cached_update_expressions()
         _applied.append(True)
 
 

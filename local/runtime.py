@@ -110,7 +110,7 @@ class LocalRuntime:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def __enter__(self) -> LocalRuntime:
-        moto_fixes.apply(in_process=self.port is None)
+        moto_fixes.apply()
         # moto's interpreter logs every Fail state an execution reaches as an error; failed orders are
         # ordinary here, and their errors are in the execution history.
         logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
