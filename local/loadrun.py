@@ -7,7 +7,7 @@ import json
 import statistics
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from lambdas.choreography import table
@@ -128,19 +128,28 @@ def _report(
         },
         "lost": lost,
         "redriven": redriven,
-        "transitions": {
-            "median": statistics.median(transitions) if transitions else None,
-            "max": max(transitions) if transitions else None,
-            "counts": dict(Counter(transitions)),  # transitions -> completed orders with that many
-        },
+        "transitions": transition_summary(transitions),
         "aws_calls": dict(calls),
         "events_handled": events_handled,
-        "aws_calls_per_event": {name: round(count / events_handled, 3) for name, count in sorted(calls.items())},
+        "aws_calls_per_event": per_event(calls, events_handled),
         "max_aws_calls_per_event": max(per_invocation, default=0),  # of any one correlator invocation
         "faults_injected": dict(runtime.calls.faults),
         "elapsed_s": round(elapsed, 2),
         "orders_per_s": round(len(workload.orders) / elapsed, 2),
     }
+
+
+def transition_summary(transitions: list[int]) -> dict[str, Any]:
+    """Median and most of the completed orders' transitions, and how many orders had each count."""
+    return {
+        "median": statistics.median(transitions) if transitions else None,
+        "max": max(transitions, default=None),
+        "counts": dict(Counter(transitions)),  # transitions -> completed orders with that many
+    }
+
+
+def per_event(calls: Mapping[str, int], events_handled: int) -> dict[str, float]:
+    return {name: round(count / events_handled, 3) for name, count in sorted(calls.items())}
 
 
 def _lost(runtime: LocalRuntime, workload: Workload, accepted_ids: set[str]) -> set[str]:

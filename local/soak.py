@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import statistics
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -20,7 +19,7 @@ from typing import Any
 
 from lambdas.choreography.model import load_model
 from local.assembly import load_stacks
-from local.loadrun import run
+from local.loadrun import per_event, run, transition_summary
 from local.runtime import LocalRuntime
 from local.workload import Workload, generate
 
@@ -80,7 +79,6 @@ def merge(reports: list[dict[str, Any]], elapsed: float, shards: int) -> dict[st
     for report in reports:
         counts.update({int(n): c for n, c in report["transitions"]["counts"].items()})
         calls.update(report["aws_calls"])
-    transitions = sorted(counts.elements())
     handled = sum(report["events_handled"] for report in reports) or 1
     orders = sum(report["orders"] for report in reports)
     return {
@@ -92,14 +90,10 @@ def merge(reports: list[dict[str, Any]], elapsed: float, shards: int) -> dict[st
         "events": dict(sum((Counter(r["events"]) for r in reports), Counter())),
         "lost": sorted(event_id for r in reports for event_id in r["lost"]),
         "redriven": sum(r["redriven"] for r in reports),
-        "transitions": {
-            "median": statistics.median(transitions) if transitions else None,
-            "max": max(transitions, default=None),
-            "counts": dict(counts),
-        },
+        "transitions": transition_summary(sorted(counts.elements())),
         "aws_calls": dict(calls),
         "events_handled": handled,
-        "aws_calls_per_event": {name: round(count / handled, 3) for name, count in sorted(calls.items())},
+        "aws_calls_per_event": per_event(calls, handled),
         "max_aws_calls_per_event": max((r.get("max_aws_calls_per_event", 0) for r in reports), default=0),
         "faults_injected": dict(sum((Counter(r["faults_injected"]) for r in reports), Counter())),
         "elapsed_s": round(elapsed, 2),
