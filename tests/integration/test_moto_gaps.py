@@ -207,6 +207,21 @@ CHECKS = {
             assert len(items) == 10
             print("GAP" if max(seen, default=0) == 50 else "FIXED")
     """,
+    "a response member's keys are worked out again for every value": """
+        from moto.core.serialize import AttributePicker
+        asked = []
+        original = AttributePicker.get_possible_keys
+        AttributePicker.get_possible_keys = lambda self, context: asked.append(context.key) or original(self, context)
+        with mock_aws():
+            ddb = boto3.client("dynamodb"); table(ddb)
+            ddb.put_item(TableName="t", Item={"pk": {"S": "a"}, "n": {"N": "1"}})
+            counts = []
+            for _ in range(2):
+                asked.clear()
+                ddb.get_item(TableName="t", Key={"pk": {"S": "a"}})
+                counts.append(len(asked))
+            print("GAP" if counts[0] > 0 and counts[1] == counts[0] else "FIXED")
+    """,
     "SQS sizes a message by its body's characters alone": """
         with mock_aws():
             sqs = boto3.client("sqs")
