@@ -27,6 +27,8 @@ COLOURS: dict[str, str] = {
     NOT_REACHED: "#e9ecef",
 }
 
+# A callback state's own errors, as the console would do well to put them.
+CALLBACK_ERRORS = {"DynamoDb.ConditionalCheckFailedException": "arrived early", "States.Timeout": "past its SLA"}
 NODE_H, ROW_GAP, COL_GAP, DUMMY_W, MARGIN, TOP, LEGEND_W = 64, 44, 28, 12, 24, 84, 130
 Slot = str | tuple[str, str, int]  # a state, or where an edge spanning several rows crosses row N
 
@@ -96,7 +98,7 @@ def render_svg(definition: Mapping[str, Any], history: Sequence[Mapping[str, Any
     edges = _edges(definition["States"])
     rank, order = _ranks(definition["StartAt"], definition["States"], edges)
     rows = _rows(edges, rank, order)
-    lines = {name: _lines(outcome) for name, outcome in outcomes.items()}
+    lines = {name: _lines(outcome, definition["States"][name]) for name, outcome in outcomes.items()}
     node_w = max(
         [150.0] + [len(text) * (7.8 if i == 0 else 6.4) + 24 for ls in lines.values() for i, text in enumerate(ls)]
     )
@@ -181,17 +183,25 @@ def _attr(text: str) -> str:
     return escape(text, {'"': "&quot;"})
 
 
-def _lines(state: StateOutcome) -> list[str]:
+def _lines(state: StateOutcome, definition: Mapping[str, Any]) -> list[str]:
     name = state.name + (f" \N{MULTIPLICATION SIGN}{state.entries}" if state.entries > 1 else "")
     if state.entered is None:
         return [name]
     if state.outcome in (CAUGHT, FAILED):
-        detail = state.error or FAILED
+        detail = _meaning(state.error, definition) if state.error and state.outcome == CAUGHT else state.error or FAILED
     elif state.exited is None:
         detail = "waiting"
     else:
         detail = _duration((state.exited - state.entered).total_seconds())
     return [name, state.entered.astimezone(UTC).strftime("%H:%M:%S.%f")[:-3] + " UTC", detail]
+
+
+def _meaning(error: str, definition: Mapping[str, Any]) -> str:
+    """What an error a callback state caught means to a reader, where it is not a failure event's name:
+    its write found the event already recorded, or its SLA ran out."""
+    if str(definition.get("Resource", "")).endswith(".waitForTaskToken"):
+        return CALLBACK_ERRORS.get(error, error)
+    return error
 
 
 def _duration(seconds: float) -> str:

@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+import jsonata
 import jsonpath_ng
 import jsonpath_ng.ext as jsonpath_ext
 from moto.core import serialize as moto_serialize
@@ -37,6 +38,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
     state_task_service_dynamodb,
     state_task_service_events,
 )
+from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 
@@ -72,6 +74,7 @@ def apply() -> None:
         _atomic_dynamodb_writes()
         _used_tokens_are_closed()
         _constructible_task_errors()
+        _workflow_variables_are_evaluated()
         _serialized_definition_parsing()
         _sqs_counts_message_bytes()
         _eventbridge_invokes_lambda_targets()
@@ -136,6 +139,22 @@ def _constructible_task_errors() -> None:
     requires, so the caller gets a TypeError instead of the AWS error."""
     sfn_models.TaskTimedOut = TaskTimedOut
     sfn_models.TaskDoesNotExist = TaskDoesNotExist
+
+
+def _workflow_variables_are_evaluated() -> None:
+    """moto evaluates a reference to a workflow variable (`$milestone`), in JSONPath states too, as a
+    JSONata expression, through a Java bridge that it does not ship: every reference fails with a
+    TypeError. jsonata-python is a JSONata engine in Python; moto composes the same expression for it
+    (the variables' values declared, then the reference), and its errors are reported as moto's bridge
+    reports them."""
+
+    def evaluate(expression: str) -> Any:
+        try:
+            return jsonata.Jsonata(expression).evaluate(None)
+        except Exception as error:  # as the bridge does: any engine error is the state's
+            raise moto_jsonata.JSONataException("UNKNOWN", str(error)) from error
+
+    moto_jsonata._eval_jsonata = evaluate
 
 
 def _serialized_definition_parsing() -> None:

@@ -60,17 +60,26 @@ def test_each_milestone_waits_for_its_token_with_the_model_timeout(
         assert state["Parameters"]["ExpressionAttributeValues"][":token"] == {"S.$": "$$.Task.Token"}
 
 
+def _catches(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {error: catch for catch in state.get("Catch", []) for error in catch["ErrorEquals"]}
+
+
 def test_every_failure_event_has_a_branch_that_fails_the_execution(
     order_stack: StackTemplate, order_model: Choreography
 ) -> None:
     states = _definition(order_stack)["States"]
     for milestone in order_model.milestones:
-        catches = {error: catch["Next"] for catch in states[milestone.name]["Catch"] for error in catch["ErrorEquals"]}
+        catches = _catches(states[milestone.name])
         for failure in milestone.failure:
-            assert catches[failure] == asl.failed_state(milestone)
+            assert catches[failure]["Next"] == asl.failed_state(milestone)
+            # The shared recorder learns which milestone failed from the catch that sends it there.
+            assert catches[failure]["Assign"] == {asl.MILESTONE_VARIABLE: milestone.name}
         recorder = states[asl.failed_state(milestone)]
         assert recorder["Next"] == asl.FAILED_STATE
-        assert recorder["ResultSelector"] == {"milestone": milestone.name}
+        assert recorder["ResultSelector"] == {"milestone.$": f"${asl.MILESTONE_VARIABLE}"}
+        assert recorder["Parameters"]["ExpressionAttributeValues"][":failedMilestone"] == {
+            "S.$": f"${asl.MILESTONE_VARIABLE}"
+        }
     assert states[asl.FAILED_STATE]["Type"] == "Fail"
 
 
@@ -82,14 +91,14 @@ def test_an_early_event_routes_on_without_waiting(order_stack: StackTemplate, or
             if position + 1 < len(order_model.milestones)
             else asl.COMPLETED_STATE
         )
-        catches = {error: catch["Next"] for catch in states[milestone.name]["Catch"] for error in catch["ErrorEquals"]}
-        early = catches[asl.CONDITION_FAILED]
+        early = _catches(states[milestone.name])[asl.CONDITION_FAILED]["Next"]
         if milestone.failure:
             # One check tells a success that came first from a failure that came first.
             assert early == asl.arrived_early_state(milestone)
             check = states[early]
             assert check["Next"] == following
             assert check["Catch"][0]["Next"] == asl.failed_state(milestone)
+            assert check["Catch"][0]["Assign"] == {asl.MILESTONE_VARIABLE: milestone.name}
         else:
             assert early == following
 
@@ -98,19 +107,30 @@ def test_a_late_milestone_escalates_then_waits_again_then_times_out(
     order_stack: StackTemplate, order_model: Choreography
 ) -> None:
     states = _definition(order_stack)["States"]
+    wait_again = states[asl.WAIT_AGAIN_STATE]
     for milestone in order_model.milestones:
         stuck, notify = asl.stuck_state(milestone), asl.notify_stuck_state(order_model, milestone)
         late, timed_out = asl.late_wait_state(milestone), asl.timed_out_state(milestone)
-        for waiting in (milestone.name, late):
-            catches = {e: c["Next"] for c in states[waiting]["Catch"] for e in c["ErrorEquals"]}
-            assert catches[asl.TIMEOUT] == stuck
-            assert states[waiting]["TimeoutSeconds"] == milestone.sla_seconds
-        # The late wait is the same wait: same write, same way on, same failure branch.
-        assert states[late]["Parameters"] == states[milestone.name]["Parameters"]
-        assert states[late]["Next"] == states[milestone.name]["Next"]
+        timeout = _catches(states[milestone.name])[asl.TIMEOUT]
+        assert timeout["Next"] == stuck
+        # What the shared states need to serve this milestone: its name, SLA and escalations.
+        assert timeout["Assign"] == {
+            asl.MILESTONE_VARIABLE: milestone.name,
+            asl.SLA_VARIABLE: milestone.sla_seconds,
+            asl.ESCALATIONS_VARIABLE: milestone.escalations,
+        }
+        assert states[milestone.name]["TimeoutSeconds"] == milestone.sla_seconds
+        # Waiting again is the same wait: same write, same way on, same failure branch.
+        assert late == milestone.name
+        assert {"Variable": f"${asl.MILESTONE_VARIABLE}", "StringEquals": milestone.name, "Next": late} in wait_again[
+            "Choices"
+        ]
         marking = states[stuck]["Parameters"]
-        assert marking["Key"]["sk"] == {"S": milestone.name}  # the milestone's own item holds STUCK
-        assert marking["ExpressionAttributeValues"][":limit"] == {"N": str(milestone.escalations)}
+        # The served milestone's own item holds STUCK, up to its own number of escalations.
+        assert marking["Key"]["sk"] == {"S.$": f"${asl.MILESTONE_VARIABLE}"}
+        assert marking["ExpressionAttributeValues"][":limit"] == {
+            "N.$": f"States.JsonToString(${asl.ESCALATIONS_VARIABLE})"
+        }
         assert "attribute_not_exists(settledBy)" in marking["ConditionExpression"]
         assert states[stuck]["Next"] == notify
         assert states[stuck]["Catch"][0] == {
@@ -124,14 +144,45 @@ def test_a_late_milestone_escalates_then_waits_again_then_times_out(
             order_model.monitor_source,
             order_model.stuck_event,
         )
-        assert entry["Detail"]["milestone"] == milestone.name
-        assert entry["Detail"]["slaSeconds"] == milestone.sla_seconds
-        assert states[notify]["Next"] == late
-        assert states[notify]["Catch"][0]["Next"] == late  # a notice that fails never stops the wait
+        assert entry["Detail"]["milestone.$"] == f"${asl.MILESTONE_VARIABLE}"
+        assert entry["Detail"]["slaSeconds.$"] == f"${asl.SLA_VARIABLE}"
+        assert states[notify]["Next"] == asl.WAIT_AGAIN_STATE
+        assert states[notify]["Catch"][0]["Next"] == asl.WAIT_AGAIN_STATE  # a notice that fails never stops the wait
         assert states[timed_out]["Next"] == asl.failed_state(milestone)
-        assert states[timed_out]["Catch"][0]["Next"] == late  # the event came after all
+        assert states[timed_out]["Catch"][0]["Next"] == asl.WAIT_AGAIN_STATE  # the event came after all
+    assert len(wait_again["Choices"]) == len(order_model.milestones)
 
 
 def test_the_stuck_path_is_off_the_happy_path(order_stack: StackTemplate, order_model: Choreography) -> None:
     path = _happy_path(_definition(order_stack))
-    assert not any(asl.stuck_state(m) in path or asl.late_wait_state(m) in path for m in order_model.milestones)
+    shared = {asl.stuck_state(m) for m in order_model.milestones} | {asl.WAIT_AGAIN_STATE}
+    assert not shared & set(path)
+
+
+@pytest.mark.parametrize("model_path", sorted(MODELS_DIR.glob("*.json")), ids=lambda path: path.stem)
+def test_each_milestone_has_at_most_two_states_and_the_rest_is_shared(model_path: Path) -> None:
+    """What the console draws: milestones + milestones that can fail + 7 shared states."""
+    model = load_model(model_path)
+    states = asl.build_definition(model)["States"]
+    can_fail = [m for m in model.milestones if m.failure]
+    assert len(states) == len(model.milestones) + len(can_fail) + 7
+    own = {m.name for m in model.milestones} | {asl.arrived_early_state(m) for m in can_fail}
+    shared = set(states) - own
+    assert shared == {
+        asl.COMPLETED_STATE,
+        asl.FAILED_STATE,
+        asl.RECORD_FAILURE_STATE,
+        asl.STUCK_STATE,
+        asl.notify_stuck_state(model, model.milestones[0]),
+        asl.WAIT_AGAIN_STATE,
+        asl.OUT_OF_ESCALATIONS_STATE,
+    }
+    # No state but a milestone's own names a milestone.
+    for name in shared:
+        text = json.dumps(states[name])
+        if name != asl.WAIT_AGAIN_STATE:  # the one that routes back to each wait
+            assert not any(f'"{m.name}"' in text for m in model.milestones), name
+
+
+def test_the_order_model_draws_in_at_most_16_states(order_model: Choreography) -> None:
+    assert len(asl.build_definition(order_model)["States"]) <= 16

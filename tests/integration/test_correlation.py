@@ -18,6 +18,7 @@ from local.calls import SimulatedCrash
 from local.events import EventFactory
 from local.loadrun import status_request
 from local.runtime import LocalRuntime
+from stacks import asl
 from tests.conftest import ORDER_MODEL_PATH
 
 ORDERS_PER_BATCH = 240
@@ -137,7 +138,7 @@ def test_failure_event_fails_the_execution_at_its_milestone(
     description = runtime.stepfunctions.describe_execution(executionArn=runtime.execution_arn(order_id))
     assert description["cause"] == milestone.name
     entered = runtime.states_entered(order_id)
-    assert entered[-2:] == [f"{milestone.name} failed", "Failed"]
+    assert entered[-2:] == [asl.failed_state(milestone), asl.FAILED_STATE]
     later = [m.name for m in order_model.milestones[milestone_index + 1 :]]
     assert not set(later) & set(entered)
     records = runtime.items(order_id)

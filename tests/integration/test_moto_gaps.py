@@ -222,6 +222,23 @@ CHECKS = {
                 counts.append(len(asked))
             print("GAP" if counts[0] > 0 and counts[1] == counts[0] else "FIXED")
     """,
+    "a workflow variable cannot be read": """
+        definition = {"StartAt": "Set", "States": {
+            "Set": {"Type": "Pass", "Assign": {"milestone": "Payment"}, "Next": "Read"},
+            "Read": {"Type": "Pass", "Parameters": {"milestone.$": "$milestone"}, "End": True}}}
+        with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+            sfn = boto3.client("stepfunctions")
+            machine = sfn.create_state_machine(name="v", definition=json.dumps(definition),
+                                               roleArn="arn:aws:iam::123456789012:role/r")["stateMachineArn"]
+            execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+            for _ in range(500):
+                described = sfn.describe_execution(executionArn=execution)
+                if described["status"] != "RUNNING":
+                    break
+                time.sleep(0.01)
+            # AWS: SUCCEEDED with {"milestone": "Payment"}.
+            print("GAP" if json.loads(described.get("output") or "null") != {"milestone": "Payment"} else "FIXED")
+    """,
     "SQS sizes a message by its body's characters alone": """
         with mock_aws():
             sqs = boto3.client("sqs")
