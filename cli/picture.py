@@ -29,7 +29,7 @@ COLOURS: dict[str, str] = {
 
 # A callback state's own errors, as the console would do well to put them.
 CALLBACK_ERRORS = {"DynamoDb.ConditionalCheckFailedException": "arrived early", "States.Timeout": "past its SLA"}
-NODE_H, ROW_GAP, COL_GAP, DUMMY_W, MARGIN, TOP, LEGEND_W = 64, 44, 28, 12, 24, 84, 130
+NODE_H, ROW_GAP, COL_GAP, DUMMY_W, MARGIN, TOP, LEGEND_W, LANE_GAP = 64, 44, 28, 12, 24, 84, 130, 10
 Slot = str | tuple[str, str, int]  # a state, or where an edge spanning several rows crosses row N
 
 
@@ -110,8 +110,10 @@ def render_svg(definition: Mapping[str, Any], history: Sequence[Mapping[str, Any
         left = MARGIN + (inner - row_width) / 2
         for slot in row:
             x[slot], left = left + size[slot] / 2, left + size[slot] + COL_GAP
-    lane = MARGIN + inner + 30  # back edges go round the right of everything
-    width = (lane + 10 if any(rank[t] <= rank[s] for s, t in edges) else MARGIN + inner) + MARGIN
+    # Back edges go round the right of everything, each in a lane of its own, in and out horizontally.
+    back = [edge for edge in edges if rank[edge[1]] <= rank[edge[0]]]
+    lanes = {edge: MARGIN + inner + 24 + LANE_GAP * i for i, edge in enumerate(sorted(back, key=lambda e: rank[e[1]]))}
+    width = (max(lanes.values()) + 10 if lanes else MARGIN + inner) + MARGIN
     height = _top(len(rows)) - ROW_GAP + MARGIN
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
@@ -132,7 +134,7 @@ def render_svg(definition: Mapping[str, Any], history: Sequence[Mapping[str, Any
         else:  # a back edge (a loop), or one from an unreachable state
             sx, sy = x[source] + node_w / 2, _top(rank[source]) + NODE_H / 2 + 10
             tx, ty = x[target] + node_w / 2, _top(rank[target]) + NODE_H / 2 - 10
-            path = f"M{sx:.1f},{sy:.1f} C{lane:.1f},{sy:.1f} {lane:.1f},{ty:.1f} {tx:.1f},{ty:.1f}"
+            path = _round_the_side(sx, sy, lanes[source, target], tx, ty)
         dash = ' stroke-dasharray="6 4"' if catch_only else ""
         out.append(f'<path d="{path}" fill="none" stroke="#555" stroke-width="1.4"{dash} marker-end="url(#arrow)"/>')
     for name, state in outcomes.items():
@@ -150,6 +152,16 @@ def write_picture(
 
 def _top(row: int) -> float:
     return TOP + row * (NODE_H + ROW_GAP)
+
+
+def _round_the_side(sx: float, sy: float, lane: float, tx: float, ty: float) -> str:
+    """Out of the source's right side to its lane, along the lane, into the target's right side."""
+    r = 8.0
+    up = -1 if ty < sy else 1
+    return (
+        f"M{sx:.1f},{sy:.1f} L{lane - r:.1f},{sy:.1f} Q{lane:.1f},{sy:.1f} {lane:.1f},{sy + up * r:.1f} "
+        f"L{lane:.1f},{ty - up * r:.1f} Q{lane:.1f},{ty:.1f} {lane - r:.1f},{ty:.1f} L{tx:.1f},{ty:.1f}"
+    )
 
 
 def _down_path(sx: float, first: int, crossings: list[float], tx: float, last: int) -> str:
