@@ -20,10 +20,10 @@ from bench import micro, system
 from bench.compare import compare
 from bench.costs import DEFAULT_PRICES, load_prices
 from bench.report import micro_table, model_table, soak_table
-from lambdas.choreography.model import Choreography, load_model
+from lambdas.choreography.model import Choreography
 from local.assembly import ensure_synthesized, load_stacks
+from local.models import UnknownModel, chosen_models
 from local.soak import Soak, soak
-from stacks.app_builder import MODELS_DIR
 from stacks.monitor_stack import stack_name
 
 
@@ -90,15 +90,15 @@ def _comparisons(models: list[tuple[Path, Choreography]], args: argparse.Namespa
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
+    try:
+        models = chosen_models(args.model)
+    except UnknownModel as unknown:
+        sys.exit(str(unknown))
     command = " ".join(["python -m bench", *(sys.argv[1:] if argv is None else argv)])
     started = time.monotonic()
     prices = load_prices(args.prices)
     cdk_out = ensure_synthesized()
     stacks = {stack.name: stack for stack in load_stacks(cdk_out)}
-    models = [(path, load_model(path)) for path in sorted(MODELS_DIR.glob("*.json"))]
-    models = [(path, model) for path, model in models if args.model in (None, model.name)]
-    if not models:
-        sys.exit(f"no model named {args.model!r} under {MODELS_DIR}")
     jobs = min(args.jobs, len(models))
     print(f"command: {command}\nprices: {args.prices} ({prices.region})")
     print(

@@ -1,5 +1,5 @@
 """`python -m cli`: where an order is, which orders are stuck, a picture of one order's execution, the
-redrive of dead-lettered events, and the replay of the bus's archive.
+redrive of dead-lettered events, the replay of the bus's archive, and the check of model files.
 
 Against a deployed stack (--stack, or --url) requests are signed with your AWS credentials; against the
 local runtime (`make serve`), pass the status URL it prints and sign with its credentials (local/local).
@@ -25,6 +25,8 @@ from cli.redrive import QUEUES, DeadLetterQueue, queue_of_url, redrive, redrive_
 from cli.render import listing_view, order_view
 from cli.replay import replay
 from cli.stack import MissingOutputs, required, stack_outputs
+from lambdas.choreography.model import model_problems
+from stacks.packaging import MODELS_DIR
 
 STATUSES = ("RUNNING", "STUCK", "FAILED", "COMPLETED")
 
@@ -55,11 +57,19 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     picture.add_argument("--endpoint-url", help="Step Functions endpoint (the local runtime's, from make serve)")
     add_redrive_parser(commands, common)
     add_replay_parser(commands, common)
+    validate = commands.add_parser(
+        "validate", parents=[common], help="check model files, one line per problem (no AWS needed)"
+    )
+    validate.add_argument(
+        "files", nargs="*", type=Path, help=f"model files (default: every one under {MODELS_DIR.name}/)"
+    )
     args = parser.parse_args(argv)
     for name in ("url", "stack", "region", "profile"):
         setattr(args, name, getattr(args, name, None))
     args.json = getattr(args, "json", False)
-    if args.command == "redrive":
+    if args.command == "validate":
+        args.files = args.files or sorted(MODELS_DIR.glob("*.json"))
+    elif args.command == "redrive":
         check_redrive_target(parser, args)
     elif args.command == "replay":
         if args.url or not (args.stack or (args.archive and args.bus)):
@@ -133,6 +143,8 @@ def status_client(args: argparse.Namespace) -> StatusClient:
 
 def run(args: argparse.Namespace) -> tuple[Any, str]:
     """The command's answer, and how it reads to a person."""
+    if args.command == "validate":
+        return run_validate(args)
     if args.command == "redrive":
         return run_redrive(args)
     if args.command == "replay":
@@ -155,7 +167,16 @@ def run(args: argparse.Namespace) -> tuple[Any, str]:
         execution_history(stepfunctions, arn),
         title=f"{args.order_id}: {order['status']} ({order['model']} {order['modelVersion']})",
     )
-    return {"orderId": args.order_id, "picture": str(path)}, str(path)
+    return {order["key"]: args.order_id, "picture": str(path)}, str(path)
+
+
+def run_validate(args: argparse.Namespace) -> tuple[Any, str]:
+    problems = {str(path): model_problems(path) for path in args.files}
+    answer = {path: [{"field": p.field, "problem": p.message} for p in found] for path, found in problems.items()}
+    lines = [str(problem) for found in problems.values() for problem in found]
+    valid = [path for path, found in problems.items() if not found]
+    lines += [f"{path}: valid" for path in valid]
+    return answer, "\n".join(lines)
 
 
 def run_redrive(args: argparse.Namespace) -> tuple[Any, str]:
@@ -204,8 +225,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(json.dumps(answer, indent=2) if args.json else view)
     # A redrive that left events in their queues because AWS refused them has not finished its work.
-    failed = (args.command == "redrive" and any(queue["failed"] for queue in answer["queues"])) or (
-        args.command == "replay" and answer["State"] != "COMPLETED"
+    failed = (
+        (args.command == "redrive" and any(queue["failed"] for queue in answer["queues"]))
+        or (args.command == "replay" and answer["State"] != "COMPLETED")
+        or (args.command == "validate" and any(answer.values()))
     )
     return 1 if failed else 0
 

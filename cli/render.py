@@ -49,16 +49,16 @@ def order_view(order: dict[str, Any]) -> str:
 
 def listing_view(page: dict[str, Any]) -> str:
     rows = [
-        (o["orderId"], o["status"], o.get("milestone"), o["since"], o.get("startedAt") or o.get("waitingSince"))
+        (o[page["key"]], o["status"], o.get("milestone"), o["since"], o.get("startedAt") or o.get("waitingSince"))
         for o in page["orders"]
     ]
     lines = [
-        f"{page['model']}: {len(rows)} {page['status']} order(s)"
+        f"{page['model']}: {len(rows)} {page['status']} instance(s)"
         + (f" at {page['milestone']}" if page.get("milestone") else "")
         + ", newest first",
     ]
     if rows:
-        lines.append(table(("order", "status", "milestone", "since", "started or waiting since"), rows))
+        lines.append(table((page["key"], "status", "milestone", "since", "started or waiting since"), rows))
     if page.get("next"):
         lines.append(f"more: --next {page['next']}")
     return "\n".join(lines)

@@ -19,17 +19,18 @@ from typing import Any
 
 from cli.picture import write_picture
 from cli.render import listing_view, order_view
-from lambdas.choreography.model import Choreography, load_model
+from lambdas.choreography.model import Choreography
 from lambdas.status.logic import NOT_STARTED
 from local.assembly import StackTemplate, ensure_synthesized, load_stacks, with_slas
 from local.events import EventFactory
 from local.gateway import function_url_event
 from local.loadrun import run as run_workload
 from local.loadrun import status_request
+from local.models import UnknownModel, chosen_models
 from local.runtime import LocalRuntime
 from local.workload import generate
-from stacks.app_builder import MODELS_DIR
 from stacks.monitor_stack import stack_name
+from stacks.packaging import MODELS_DIR
 
 Scenario = Callable[[EventFactory, str], list[dict[str, Any]]]
 IN_ORDER = "in order"
@@ -218,6 +219,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not 0 <= args.faults < 1:
         parser.error("--faults is a share between 0 and 1")
+    try:
+        models = chosen_models(args.model)
+    except UnknownModel as unknown:
+        parser.error(str(unknown))
     started = time.monotonic()
     stacks = {stack.name: stack for stack in load_stacks(ensure_synthesized())}
     reports = {}
@@ -230,15 +235,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n  ({label}: {timings[-1][1]:.1f} s)")
         return result
 
-    for path in sorted(MODELS_DIR.glob("*.json")):
-        model = load_model(path)
-        if args.model in (None, model.name):
-            stack = stacks[stack_name(model)]
-            timed(f"{model.name}, scenarios", functools.partial(run, stack, model, args.out))
-            timed(f"{model.name}, stuck orders", functools.partial(stuck, stack, model, args.out))
-            if args.orders:
-                part = functools.partial(workload, stack, model, args)
-                reports[model.name] = timed(f"{model.name}, {args.orders} orders", part)
+    for _, model in models:
+        stack = stacks[stack_name(model)]
+        timed(f"{model.name}, scenarios", functools.partial(run, stack, model, args.out))
+        timed(f"{model.name}, stuck orders", functools.partial(stuck, stack, model, args.out))
+        if args.orders:
+            part = functools.partial(workload, stack, model, args)
+            reports[model.name] = timed(f"{model.name}, {args.orders} orders", part)
     print(f"\n== demo done in {time.monotonic() - started:.1f} s")
     for label, seconds in timings:
         print(f"  {label:<40} {seconds:6.1f} s")

@@ -11,11 +11,10 @@ import logging
 import time
 from pathlib import Path
 
-from lambdas.choreography.model import load_model
 from local.assembly import ensure_synthesized, load_stacks
 from local.gateway import LOCAL_CREDENTIALS, serve_status
+from local.models import UnknownModel, chosen_models
 from local.runtime import LocalRuntime
-from stacks.app_builder import MODELS_DIR
 from stacks.monitor_stack import stack_name
 
 
@@ -31,10 +30,10 @@ def main(argv: list[str] | None = None) -> None:
     # One line per request hides the handlers' own lines (and once filled a pipe nobody read, which
     # blocked every request behind the logging lock): quiet unless asked.
     logging.getLogger("werkzeug").setLevel(logging.INFO if args.verbose else logging.WARNING)
-    models = {model.name: model for model in map(load_model, sorted(MODELS_DIR.glob("*.json")))}
-    if args.model not in models:
-        parser.error(f"--model: {args.model!r} is not one of {sorted(models)}")
-    model = models[args.model]
+    try:
+        ((_, model),) = chosen_models(args.model)
+    except UnknownModel as unknown:
+        parser.error(str(unknown))
     stacks = {stack.name: stack for stack in load_stacks(args.assembly or ensure_synthesized())}
     with (
         LocalRuntime(stacks[stack_name(model)], port=args.port) as runtime,

@@ -10,9 +10,7 @@ from cdk_nag import AwsSolutionsChecks
 from lambdas.choreography.model import load_model
 from stacks.config import MonitorSettings
 from stacks.monitor_stack import ChoreographyMonitorStack, stack_name
-from stacks.packaging import PROJECT_ROOT
-
-MODELS_DIR = PROJECT_ROOT / "choreographies"
+from stacks.packaging import MODELS_DIR
 
 
 def build_app(app: cdk.App, models_dir: Path = MODELS_DIR) -> list[ChoreographyMonitorStack]:

@@ -20,6 +20,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = PROJECT_ROOT / ".build"
 RUNTIME_CODE = PROJECT_ROOT / "lambdas"
 REQUIREMENTS = RUNTIME_CODE / "requirements.txt"
+MODELS_DIR = PROJECT_ROOT / "choreographies"  # the shipped models: one stack each
 MODEL_FILE_NAME = "choreography.json"  # where a function finds its model, beside the lambdas package
 
 # Matches the functions' runtime and architecture (stacks/constructs/functions.py).

@@ -9,7 +9,7 @@ import pytest
 
 from lambdas.choreography.model import Choreography, load_model
 from local.assembly import StackTemplate, load_stacks, synthesize
-from stacks.app_builder import MODELS_DIR
+from stacks.packaging import MODELS_DIR
 
 ORDER_MODEL_PATH = MODELS_DIR / "order_fulfillment.json"
 RETURN_MODEL_PATH = MODELS_DIR / "return_refund.json"

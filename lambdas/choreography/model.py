@@ -7,7 +7,7 @@ uses it to classify and validate events. Nothing else in the code knows a milest
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -84,6 +84,11 @@ class Choreography:
         """The correlation key as path segments into the EventBridge event."""
         return tuple(self.correlation_key.split("."))
 
+    @property
+    def instance_key(self) -> str:
+        """What the services call an instance's id (orderId, returnId): the answers use the same word."""
+        return self.correlation_path[-1]
+
     @cached_property
     def roles(self) -> Mapping[str, EventRole]:
         """Each event type's role, by detail-type."""
@@ -116,10 +121,28 @@ def load_model(path: Path | str, *, validated: bool = False) -> Choreography:
     return parse_model(document, str(path), validated=validated)
 
 
+def model_problems(path: Path | str) -> list[ModelError]:
+    """Every problem of one model file, for `python -m cli validate`: the format's first, and the
+    references' only when the format holds (they read the structure the format promises)."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        return [ModelError(str(path), "(file)", error.strerror or str(error))]
+    except json.JSONDecodeError as error:
+        return [ModelError(str(path), f"line {error.lineno} column {error.colno}", error.msg)]
+    return _problems(document, str(path))
+
+
+def _problems(document: Any, source: str) -> list[ModelError]:
+    return list(_format_problems(document, source)) or list(_reference_problems(document, source))
+
+
 def parse_model(document: Any, source: str = "<model>", *, validated: bool = False) -> Choreography:
     if not validated:
-        _check_against_format(document, source)
-        _check_references(document, source)
+        problems = _problems(document, source)
+        if problems:
+            raise problems[0]
     stuck = document.get("stuck", {})
     escalations = stuck.get("escalations", DEFAULT_ESCALATIONS)
     return Choreography(
@@ -159,10 +182,11 @@ def field_path(path: Iterable[Any]) -> str:
     return rendered or "(root)"
 
 
-def _check_against_format(document: Any, source: str) -> None:
-    error = best_match(_format_validator().iter_errors(document))
-    if error is not None:
-        raise ModelError(source, field_path(error.absolute_path), _plain_message(error))
+def _format_problems(document: Any, source: str) -> Iterator[ModelError]:
+    errors = sorted(_format_validator().iter_errors(document), key=lambda error: list(map(str, error.absolute_path)))
+    for error in errors:
+        best = best_match([error]) or error  # within anyOf and oneOf, the alternative that came closest
+        yield ModelError(source, field_path(best.absolute_path), _plain_message(best))
 
 
 def _plain_message(error: ValidationError) -> str:
@@ -173,48 +197,104 @@ def _plain_message(error: ValidationError) -> str:
     return str(error.message)
 
 
-def _check_references(document: Mapping[str, Any], source: str) -> None:
-    """What JSON Schema cannot say: names are unique and every reference resolves."""
+def _reference_problems(document: Mapping[str, Any], source: str) -> Iterator[ModelError]:
+    """What JSON Schema cannot say: names are unique, every reference resolves, and every event can be
+    correlated and shown by example."""
     events: Mapping[str, Any] = document["events"]
     used: dict[str, str] = {}
 
-    def use(name: str, field: str) -> None:
+    def use(name: str, field: str) -> Iterator[ModelError]:
         if name not in events:
-            raise ModelError(source, field, f"event {name!r} is not defined under 'events'")
-        if name in used:
-            raise ModelError(source, field, f"event {name!r} is already used at {used[name]}")
-        used[name] = field
+            yield ModelError(source, field, f"event {name!r} is not defined under 'events'")
+        elif name in used:
+            yield ModelError(source, field, f"event {name!r} is already used at {used[name]}")
+        else:
+            used[name] = field
 
-    use(document["start"]["event"], "start.event")
+    yield from use(document["start"]["event"], "start.event")
     seen_milestones: set[str] = set()
     for index, milestone in enumerate(document["milestones"]):
         if milestone["name"] in seen_milestones:
-            raise ModelError(source, f"milestones[{index}].name", f"{milestone['name']!r} is not unique")
+            yield ModelError(source, f"milestones[{index}].name", f"{milestone['name']!r} is not unique")
         seen_milestones.add(milestone["name"])
         for outcome in (SUCCESS, FAILURE):
             for position, name in enumerate(milestone.get(outcome, [])):
-                use(name, f"milestones[{index}].{outcome}[{position}]")
+                yield from use(name, f"milestones[{index}].{outcome}[{position}]")
     stuck = document.get("stuck", {})
     if stuck.get("event") in events:
-        raise ModelError(
+        yield ModelError(
             source, "stuck.event", f"{stuck['event']!r} is one of the services' events: the monitor's own must differ"
         )
     if stuck.get("source") in {event["source"] for event in events.values()}:
-        raise ModelError(
+        yield ModelError(
             source, "stuck.source", f"{stuck['source']!r} is a service's source: the monitor's own must differ"
         )
+    key_path = document["correlationKey"].split(".")[1:]  # below detail, which each event's schema describes
     for name, event in events.items():
         if name not in used:
-            raise ModelError(source, f"events.{name}", "is defined but neither starts nor settles a milestone")
-        try:
-            Draft202012Validator.check_schema(event["schema"])
-        except SchemaError as error:
-            where = field_path(["events", name, "schema", *error.absolute_path])
-            raise ModelError(source, where, f"not a valid JSON Schema: {error.message}") from error
-        # Examples document the event for the services' authors and feed the local workload: keep them true.
-        validator = Draft202012Validator(event["schema"])
-        for position, example in enumerate(event["schema"].get("examples", [])):
-            problem = best_match(validator.iter_errors(example))
-            if problem is not None:
-                where = field_path(["events", name, "schema", "examples", position, *problem.absolute_path])
-                raise ModelError(source, where, f"the example does not match its own schema: {problem.message}")
+            yield ModelError(source, f"events.{name}", "is defined but neither starts nor settles a milestone")
+        yield from _event_schema_problems(source, name, event["schema"], key_path)
+
+
+def _event_schema_problems(
+    source: str, name: str, schema: Mapping[str, Any], key_path: list[str]
+) -> Iterator[ModelError]:
+    where = ["events", name, "schema"]
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as error:
+        yield ModelError(
+            source, field_path([*where, *error.absolute_path]), f"not a valid JSON Schema: {error.message}"
+        )
+        return
+    yield from _correlation_key_problems(source, where, schema, key_path)
+    # Examples document the event for the services' authors and feed the local workload: keep them true.
+    examples = schema.get("examples")
+    if not isinstance(examples, list) or not examples:
+        yield ModelError(
+            source,
+            field_path([*where, "examples"]),
+            "needs at least one example event (the docs and the workload use it)",
+        )
+        return
+    validator = Draft202012Validator(schema)
+    for position, example in enumerate(examples):
+        problem = best_match(validator.iter_errors(example))
+        if problem is not None:
+            at = field_path([*where, "examples", position, *problem.absolute_path])
+            yield ModelError(source, at, f"the example does not match its own schema: {problem.message}")
+
+
+def _correlation_key_problems(
+    source: str, where: list[Any], schema: Mapping[str, Any], key_path: list[str]
+) -> Iterator[ModelError]:
+    """Each event must carry the correlation key as a string: without it an event can only be quarantined."""
+    key = ".".join(["detail", *key_path])
+    level: Mapping[str, Any] = schema
+    for depth, segment in enumerate(key_path):
+        if segment not in level.get("required", []):
+            yield ModelError(
+                source,
+                field_path([*where, *_properties_path(key_path[:depth]), "required"]),
+                f"must list {segment!r}: every event carries the correlation key {key}",
+            )
+            return
+        child = level.get("properties", {}).get(segment)
+        if not isinstance(child, Mapping):
+            yield ModelError(
+                source,
+                field_path([*where, *_properties_path(key_path[: depth + 1])]),
+                f"is not described: the correlation key {key} must be a string property",
+            )
+            return
+        level = child
+    if level.get("type") != "string":
+        yield ModelError(
+            source,
+            field_path([*where, *_properties_path(key_path), "type"]),
+            f'must be "string": the correlation key {key} names an execution',
+        )
+
+
+def _properties_path(segments: list[str]) -> list[str]:
+    return [part for segment in segments for part in ("properties", segment)]

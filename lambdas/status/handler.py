@@ -44,13 +44,13 @@ def get_order(order_id: str) -> dict[str, Any]:
     try:
         order_id = unquote(order_id, errors="strict")
     except UnicodeDecodeError:
-        raise BadRequestError(f"orderId {order_id[:100]!r} is not percent-encoded UTF-8") from None
+        raise BadRequestError(f"{model().instance_key} {order_id[:100]!r} is not percent-encoded UTF-8") from None
     problem = execution_name_problem(order_id)
     if problem:
-        raise BadRequestError(f"orderId {order_id[:100]!r} {problem}")
+        raise BadRequestError(f"{model().instance_key} {order_id[:100]!r} {problem}")
     records = store().instance_records(order_id)
     if not records:
-        raise NotFoundError(f"no order {order_id!r} in {model().name}")
+        raise NotFoundError(f"no {model().instance_key} {order_id!r} in {model().name}")
     return describe_instance(model(), order_id, records)
 
 

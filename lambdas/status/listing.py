@@ -91,12 +91,12 @@ def _start_key(token: str | None, status: str) -> dict[str, str] | None:
     return key
 
 
-def describe_entry(item: Mapping[str, Any]) -> dict[str, Any]:
+def describe_entry(model: Choreography, item: Mapping[str, Any]) -> dict[str, Any]:
     """One instance in a listing, from the one item the index holds for it."""
     status = item[table.STATUS]
     if item[table.SORT_KEY] != table.INSTANCE_SK:  # a stuck milestone's own item
         entry: dict[str, Any] = {
-            "orderId": item[table.PARTITION_KEY],
+            model.instance_key: item[table.PARTITION_KEY],
             "status": status,
             "milestone": item[table.SORT_KEY],
             "since": item.get(table.STATUS_UPDATED_AT),
@@ -107,7 +107,7 @@ def describe_entry(item: Mapping[str, Any]) -> dict[str, Any]:
     else:
         started_by = item.get(table.STARTED_BY, {})
         entry = {
-            "orderId": item[table.PARTITION_KEY],
+            model.instance_key: item[table.PARTITION_KEY],
             "status": status,
             "since": item.get(table.STATUS_UPDATED_AT),
             "startedAt": started_by.get(table.EVENT_TIME),
@@ -125,8 +125,9 @@ def describe_page(
 ) -> dict[str, Any]:
     page: dict[str, Any] = {
         "model": model.name,
+        "key": model.instance_key,  # each entry's id is under this name, the services' own
         "status": request.status,
-        "orders": [describe_entry(item) for item in items],
+        "orders": [describe_entry(model, item) for item in items],
     }
     if request.milestone:
         page["milestone"] = request.milestone

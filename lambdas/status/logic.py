@@ -96,7 +96,8 @@ def describe_instance(model: Choreography, instance_id: str, items: Mapping[str,
     _add_durations(milestones, started_by.get(table.EVENT_TIME))
     awaiting = next((m for m in milestones if m["state"] in (AWAITING, STUCK)), None)
     description: dict[str, Any] = {
-        "orderId": instance_id,
+        model.instance_key: instance_id,
+        "key": model.instance_key,  # the id's name, the services' own (orderId, returnId)
         "model": model.name,
         "modelVersion": started_by.get(table.MODEL_VERSION, model.version),
         "status": status,

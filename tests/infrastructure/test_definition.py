@@ -11,8 +11,8 @@ import pytest
 from lambdas.choreography.model import Choreography, load_model
 from local.assembly import StackTemplate
 from stacks import asl
-from stacks.app_builder import MODELS_DIR
 from stacks.monitor_stack import stack_name
+from stacks.packaging import MODELS_DIR
 
 
 def _definition(stack: StackTemplate) -> dict[str, Any]:

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from stacks.app_builder import MODELS_DIR
-from stacks.packaging import PROJECT_ROOT, REQUIREMENTS, dependencies_layer_directory
+from stacks.packaging import MODELS_DIR, PROJECT_ROOT, REQUIREMENTS, dependencies_layer_directory
 
 PIN = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+)==(?P<version>\S+)$")
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from lambdas.choreography.model import FAILURE, SUCCESS, Choreography, ModelError, load_model
-from stacks.app_builder import MODELS_DIR
+from lambdas.choreography.model import FAILURE, SUCCESS, Choreography, ModelError, load_model, model_problems
+from stacks.packaging import MODELS_DIR
 from tests.conftest import ORDER_MODEL_PATH
 
 
@@ -108,6 +108,21 @@ BROKEN = {
         "does not match its own schema",
     ),
     "unknown field": (_set(["escalate"], True), "(root)", "'escalate' was unexpected"),
+    "correlation key not required": (
+        _set(["events", "OrderPackaged", "schema", "required"], ["packageId"]),
+        "events.OrderPackaged.schema.required",
+        "must list 'orderId': every event carries the correlation key detail.orderId",
+    ),
+    "correlation key not a string": (
+        _set(["events", "OrderDispatched", "schema", "properties", "orderId"], {"type": "integer"}),
+        "events.OrderDispatched.schema.properties.orderId.type",
+        'must be "string"',
+    ),
+    "event without an example": (
+        _delete(["events", "OrderDelivered", "schema", "examples"]),
+        "events.OrderDelivered.schema.examples",
+        "needs at least one example",
+    ),
     "no milestones": (_set(["milestones"], []), "milestones", "should be non-empty"),
     "stuck event of a service": (
         _set(["stuck", "event"], "PaymentFailed"),
@@ -167,3 +182,23 @@ def test_malformed_json_names_line_and_column(tmp_path: Path) -> None:
 def test_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match=r"absent\.json: \(file\): No such file"):
         load_model(tmp_path / "absent.json")
+
+
+def test_every_problem_of_a_file_is_found_at_once(tmp_path: Path) -> None:
+    document = _document()
+    document["events"]["OrderPackaged"]["schema"]["required"] = ["packageId"]
+    del document["events"]["OrderDelivered"]["schema"]["examples"]
+    document["milestones"][3]["success"] = ["OrderShipped"]
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(document))
+
+    problems = model_problems(path)
+
+    assert [problem.field for problem in problems] == [
+        "milestones[3].success[0]",
+        "events.OrderPackaged.schema.required",
+        "events.OrderDispatched",  # no milestone uses it now
+        "events.OrderDelivered.schema.examples",
+    ]
+    assert all(problem.source == str(path) for problem in problems)
+    assert model_problems(ORDER_MODEL_PATH) == []

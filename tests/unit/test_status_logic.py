@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 
 from lambdas.choreography import table
-from lambdas.choreography.model import Choreography
+from lambdas.choreography.model import Choreography, load_model
 from lambdas.status.listing import InvalidParameter, describe_entry, encode_page_token, parse_list_request
 from lambdas.status.logic import ARRIVED_EARLY, AWAITING, DONE, PENDING, STUCK, TIMED_OUT, describe_instance
+from tests.conftest import RETURN_MODEL_PATH
 
 
 def _settled(outcome: str = "success", **extra: Any) -> dict[str, Any]:
@@ -79,8 +80,9 @@ def test_a_timed_out_milestone_shows_where_the_order_failed(order_model: Choreog
     assert description["milestones"][0]["state"] == TIMED_OUT
 
 
-def test_a_listing_entry_of_a_stuck_milestone_names_it() -> None:
+def test_a_listing_entry_of_a_stuck_milestone_names_it(order_model: Choreography) -> None:
     entry = describe_entry(
+        order_model,
         {
             table.PARTITION_KEY: "ORD-6",
             table.SORT_KEY: "M",
@@ -89,7 +91,7 @@ def test_a_listing_entry_of_a_stuck_milestone_names_it() -> None:
             table.WAITING_SINCE: "t1",
             table.ESCALATIONS: 1,
             table.EXECUTION_ARN: "arn:aws:states:eu-west-1:123456789012:execution:m:ORD-6",
-        }
+        },
     )
     assert entry["orderId"] == "ORD-6"
     assert (entry["milestone"], entry["since"], entry["waitingSince"], entry["escalations"]) == ("M", "t2", "t1", 1)
@@ -102,3 +104,16 @@ def test_a_page_token_round_trips_and_is_bound_to_its_status(order_model: Choreo
     assert request.start_key == key
     with pytest.raises(InvalidParameter, match=r"^next: belongs to the listing of FAILED"):
         parse_list_request(order_model, {"status": "STUCK", "next": encode_page_token(key)})
+
+
+def test_answers_name_the_id_as_the_services_do() -> None:
+    """A return model's answers say returnId, not orderId: the word comes from its correlation key."""
+    model = load_model(RETURN_MODEL_PATH)
+    assert model.instance_key == "returnId"
+    item = {table.PARTITION_KEY: "RET-1", table.SORT_KEY: table.INSTANCE_SK, table.STATUS: table.RUNNING}
+    description = describe_instance(model, "RET-1", {table.INSTANCE_SK: item})
+    assert (description["key"], description["returnId"]) == ("returnId", "RET-1")
+    assert "orderId" not in description
+    entry = describe_entry(model, item)
+    assert entry["returnId"] == "RET-1"
+    assert "orderId" not in entry
