@@ -20,7 +20,7 @@ def headline(order: dict[str, Any]) -> str:
         "FAILED": f"failed at {order.get('failedAt')}",
     }.get(status)
     since = f" since {order['since']}" if order.get("since") else ""
-    return f"{order['orderId']}: {status}{f', {where}' if where else ''}{since}"
+    return f"{order[order['key']]}: {status}{f', {where}' if where else ''}{since}"
 
 
 def order_view(order: dict[str, Any]) -> str:

@@ -97,7 +97,7 @@ def with_slas(
     changes: dict[str, Any] = {"sla_seconds": sla_seconds}
     if escalations is not None:
         changes["escalations"] = escalations
-    hurried = dataclasses.replace(model, milestones=tuple(dataclasses.replace(m, **changes) for m in model.milestones))
+    hurried = model.with_each_milestone(lambda milestone: dataclasses.replace(milestone, **changes))
     template = copy.deepcopy(dict(stack.template))
     logical_id, _ = stack.one_of_type("AWS::StepFunctions::StateMachine")
     template["Resources"][logical_id]["Properties"]["DefinitionString"] = json.dumps(build_definition(hurried))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 # The input.
@@ -16,6 +17,8 @@ EVENT_ID = "eventId"
 EVENT_TYPE = "eventType"
 EVENT_TIME = "eventTime"
 MILESTONES = "milestones"
+# After concurrent milestones: the branches' milestone maps, merged, as {MILESTONES: {...}}.
+CONCURRENT = "concurrent"
 
 
 def start_input(instance_id: str, expires_at: int, started_at: str) -> str:
@@ -28,18 +31,38 @@ def wait_output(event_id: str, event_type: str, event_time: str) -> str:
     return json.dumps(document, separators=(",", ":"))
 
 
-def previous_event_time(state_text: Any, previous_milestone: str | None) -> str | None:
-    """From the execution's state as it reached a milestone (JSON), the time of the event it went on
-    with last: the previous milestone's, or the start's for the first milestone (`None`). None when the
-    execution does not know it: the previous event arrived before its wait (the wait's result is then an
-    error, not the event), or an older correlator started the execution without the start's time."""
+def previous_event_time(state_text: Any, previous: tuple[str, ...]) -> str | None:
+    """From the execution's state as it reached a milestone (JSON), the time its SLA clock started: the
+    latest event of the milestones it follows (`previous`), or the start's for a first milestone (no
+    previous). None when the execution does not know one of them: that event arrived before its wait
+    (the wait's result is then an error, not the event), or an older correlator started the execution
+    without the start's time."""
     try:
         state = json.loads(state_text)
     except (TypeError, ValueError):
         return None
     if not isinstance(state, Mapping):
         return None
-    source: Any = state if previous_milestone is None else (state.get(MILESTONES) or {}).get(previous_milestone)
-    key = STARTED_AT if previous_milestone is None else EVENT_TIME
-    value = source.get(key) if isinstance(source, Mapping) else None
-    return value if isinstance(value, str) else None
+    if not previous:
+        started = state.get(STARTED_AT)
+        return started if isinstance(started, str) else None
+    concurrent = state.get(CONCURRENT)
+    settled = {
+        **(concurrent.get(MILESTONES) or {} if isinstance(concurrent, Mapping) else {}),
+        **(state.get(MILESTONES) or {}),
+    }
+    times = []
+    for name in previous:
+        output = settled.get(name)
+        time = output.get(EVENT_TIME) if isinstance(output, Mapping) else None
+        if not isinstance(time, str):
+            return None
+        times.append(time)
+    return max(times, key=_moment)
+
+
+def _moment(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)

@@ -7,8 +7,8 @@ uses it to classify and validate events. Nothing else in the code knows a milest
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,18 @@ class Milestone:
 
 
 @dataclass(frozen=True)
+class Concurrent:
+    """Milestones that settle in any order or at once: each branch is a sequence of milestones. What
+    follows waits for every branch; a failure in one ends them all."""
+
+    name: str
+    branches: tuple[tuple[Milestone, ...], ...]
+
+
+Step = Milestone | Concurrent
+
+
+@dataclass(frozen=True)
 class EventRole:
     """What an event type means in the choreography: it starts an instance or settles a milestone."""
 
@@ -73,6 +85,49 @@ class Choreography:
     events: Mapping[str, EventType]
     stuck_event: str = "InstanceStuck"  # the detail-type the monitor publishes when a milestone outlives its SLA
     stuck_source: str = ""  # that event's source; empty: choreography-monitor.<name>
+    steps: tuple[Step, ...] = ()  # the milestones as the model orders them; empty: `milestones`, in sequence
+
+    @property
+    def plan(self) -> tuple[Step, ...]:
+        """The main line: milestones, and groups of concurrent ones, in model order."""
+        return self.steps or self.milestones
+
+    @cached_property
+    def predecessors(self) -> Mapping[str, tuple[Milestone, ...]]:
+        """Milestone name -> the milestones it follows (its SLA clock starts when they are done); none for
+        the first ones, which follow the start."""
+        found: dict[str, tuple[Milestone, ...]] = {}
+        ends: tuple[Milestone, ...] = ()
+        for step in self.plan:
+            branches = step.branches if isinstance(step, Concurrent) else ((step,),)
+            next_ends: list[Milestone] = []
+            for branch in branches:
+                follows = ends
+                for milestone in branch:
+                    found[milestone.name] = follows
+                    follows = (milestone,)
+                next_ends += follows
+            ends = tuple(next_ends)
+        return found
+
+    def with_each_milestone(self, change: Callable[[Milestone], Milestone]) -> Choreography:
+        """The same model with every milestone changed (in `milestones` and in `steps` alike)."""
+
+        def step(item: Step) -> Step:
+            if isinstance(item, Concurrent):
+                return replace(item, branches=tuple(tuple(map(change, branch)) for branch in item.branches))
+            return change(item)
+
+        return replace(self, milestones=tuple(map(change, self.milestones)), steps=tuple(map(step, self.steps)))
+
+    def followers(self, milestone: Milestone) -> tuple[Milestone, ...]:
+        return tuple(m for m in self.milestones if milestone in self.predecessors[m.name])
+
+    def concurrent(self, milestone: Milestone) -> bool:
+        """Whether the milestone settles concurrently with others (it is in a branch)."""
+        return any(
+            isinstance(step, Concurrent) and any(milestone in branch for branch in step.branches) for step in self.plan
+        )
 
     @property
     def monitor_source(self) -> str:
@@ -145,28 +200,65 @@ def parse_model(document: Any, source: str = "<model>", *, validated: bool = Fal
             raise problems[0]
     stuck = document.get("stuck", {})
     escalations = stuck.get("escalations", DEFAULT_ESCALATIONS)
+
+    def milestone(item: Mapping[str, Any]) -> Milestone:
+        return Milestone(
+            name=item["name"],
+            sla_seconds=item["slaSeconds"],
+            success=tuple(item["success"]),
+            failure=tuple(item.get("failure", ())),
+            escalations=item.get("escalations", escalations),
+        )
+
+    steps: list[Step] = []
+    for item in document["milestones"]:
+        if "concurrently" in item:
+            branches = tuple(tuple(map(milestone, _branch(b))) for b in item["concurrently"])
+            steps.append(Concurrent(item.get("name") or concurrent_name(branches), branches))
+        else:
+            steps.append(milestone(item))
+    flat = tuple(m for step in steps for m in _milestones_of(step))
     return Choreography(
         name=document["name"],
         version=document["version"],
         correlation_key=document["correlationKey"],
         start_event=document["start"]["event"],
-        milestones=tuple(
-            Milestone(
-                name=item["name"],
-                sla_seconds=item["slaSeconds"],
-                success=tuple(item["success"]),
-                failure=tuple(item.get("failure", ())),
-                escalations=item.get("escalations", escalations),
-            )
-            for item in document["milestones"]
-        ),
+        milestones=flat,
         events={
             name: EventType(name=name, source=item["source"], schema=item["schema"])
             for name, item in document["events"].items()
         },
         stuck_event=stuck.get("event", Choreography.stuck_event),
         stuck_source=stuck.get("source", ""),
+        steps=tuple(steps) if any(isinstance(step, Concurrent) for step in steps) else (),
     )
+
+
+def concurrent_name(branches: tuple[tuple[Milestone, ...], ...]) -> str:
+    return " and ".join(branch[0].name for branch in branches)
+
+
+def _branch(item: Any) -> list[Mapping[str, Any]]:
+    """A branch as written: one milestone, or a list of them."""
+    return list(item) if isinstance(item, list) else [item]
+
+
+def _milestones_of(step: Step) -> tuple[Milestone, ...]:
+    return tuple(m for branch in step.branches for m in branch) if isinstance(step, Concurrent) else (step,)
+
+
+def _written_milestones(document: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Every milestone of a document with where it is written: milestones[1].concurrently[0][2]."""
+    for index, item in enumerate(document["milestones"]):
+        if "concurrently" not in item:
+            yield f"milestones[{index}]", item
+            continue
+        for position, branch in enumerate(item["concurrently"]):
+            if isinstance(branch, list):
+                for step, milestone in enumerate(branch):
+                    yield f"milestones[{index}].concurrently[{position}][{step}]", milestone
+            else:
+                yield f"milestones[{index}].concurrently[{position}]", branch
 
 
 def _format_validator() -> Draft202012Validator:
@@ -213,13 +305,19 @@ def _reference_problems(document: Mapping[str, Any], source: str) -> Iterator[Mo
 
     yield from use(document["start"]["event"], "start.event")
     seen_milestones: set[str] = set()
-    for index, milestone in enumerate(document["milestones"]):
+    for where, milestone in _written_milestones(document):
         if milestone["name"] in seen_milestones:
-            yield ModelError(source, f"milestones[{index}].name", f"{milestone['name']!r} is not unique")
+            yield ModelError(source, f"{where}.name", f"{milestone['name']!r} is not unique")
         seen_milestones.add(milestone["name"])
         for outcome in (SUCCESS, FAILURE):
             for position, name in enumerate(milestone.get(outcome, [])):
-                yield from use(name, f"milestones[{index}].{outcome}[{position}]")
+                yield from use(name, f"{where}.{outcome}[{position}]")
+    for index, item in enumerate(document["milestones"]):
+        if "concurrently" in item:
+            name = item.get("name") or " and ".join(_branch(b)[0]["name"] for b in item["concurrently"])
+            if name in seen_milestones or len(name) > 80:
+                problem = "is a milestone's name too" if name in seen_milestones else "is over 80 characters"
+                yield ModelError(source, f"milestones[{index}].name", f"the group's state name {name!r} {problem}")
     stuck = document.get("stuck", {})
     if stuck.get("event") in events:
         yield ModelError(

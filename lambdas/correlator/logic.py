@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from lambdas.choreography import execution, table
-from lambdas.choreography.model import FAILURE, Milestone
+from lambdas.choreography.model import FAILURE, Choreography, Milestone
 from lambdas.correlator.classify import ChoreographyEvent, EventClassifier, Rejection
 
 logger = logging.getLogger(__name__)
@@ -160,14 +160,15 @@ class Correlator:
         had also come first (the execution went by it without its time), and a first milestone whose event
         came before the start; the status answer has them all."""
         assert event.milestone is not None
-        milestones = self.classifier.model.milestones
-        position = milestones.index(event.milestone)
-        latencies = _following_latency(milestones[position + 1 :], event.event_time, before)
-        previous = milestones[position - 1].name if position else None
+        model = self.classifier.model
+        previous = tuple(m.name for m in model.predecessors[event.milestone.name])
+        latencies = _following_latency(model, event.milestone, event.event_time, before)
         if waited:
             started = execution.previous_event_time(before.get(table.REACHED_WITH), previous)
-        else:
-            started = self._leave_time_on(event, previous or table.INSTANCE_SK)
+        elif len(previous) <= 1:
+            started = self._leave_time_on(event, previous[0] if previous else table.INSTANCE_SK)
+        else:  # its clock started with the last of several: no one record to leave the time on
+            started = None
         if started:
             latencies.update(_latency(event.milestone.name, started, event.event_time))
         return latencies
@@ -187,11 +188,13 @@ class Correlator:
 
 
 def _following_latency(
-    following: Sequence[Milestone], event_time: datetime, before: Mapping[str, Any]
+    model: Choreography, milestone: Milestone, event_time: datetime, before: Mapping[str, Any]
 ) -> dict[str, float]:
-    """The next milestone's latency, if its event came first and left its time on this record."""
+    """The next milestone's latency, if its event came first and left its time on this record (only a
+    milestone that follows this one alone leaves it here)."""
     next_time = before.get(table.NEXT_EVENT_TIME)
-    if not following or not isinstance(next_time, str):
+    following = model.followers(milestone)
+    if len(following) != 1 or len(model.predecessors[following[0].name]) != 1 or not isinstance(next_time, str):
         return {}
     try:
         return {following[0].name: _seconds(event_time.isoformat(), datetime.fromisoformat(next_time))}

@@ -4,11 +4,11 @@ throttled at 15 to 20 calls per second per account). Pure: the records come in, 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from lambdas.choreography import table
-from lambdas.choreography.model import FAILURE, Choreography, Milestone
+from lambdas.choreography.model import FAILURE, Choreography, Concurrent, Milestone
 
 DONE = "done"
 AWAITING = "awaiting"
@@ -70,16 +70,44 @@ def _seconds_between(start: str | None, end: str | None) -> float | None:
         return None
 
 
-def _add_durations(milestones: list[dict[str, Any]], started_at: str | None) -> None:
-    """Each settled milestone's duration: from the previous milestone's event (or the start) to its own."""
-    previous = started_at
-    for milestone in milestones:
-        milestone["durationSeconds"] = _seconds_between(previous, milestone["eventTime"])
-        previous = milestone["eventTime"] or previous
+def _add_durations(model: Choreography, milestones: list[dict[str, Any]], started_at: str | None) -> None:
+    """Each settled milestone's duration: from when its clock started (the latest event of the milestones
+    it follows, or the start) to its own event. A milestone it follows that has no event yet stands
+    for the clock start of its own."""
+    times: dict[str, str | None] = {m["name"]: m["eventTime"] for m in milestones}
+    starts: dict[str, str | None] = {}
+    for milestone in milestones:  # in model order: what a milestone follows comes before it
+        before = [times[p.name] or starts[p.name] for p in model.predecessors[milestone["name"]]]
+        known = [time for time in before if time]
+        starts[milestone["name"]] = max(known, key=_moment) if known else None if before else started_at
+        milestone["durationSeconds"] = _seconds_between(starts[milestone["name"]], milestone["eventTime"])
+
+
+def _moment(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def _position_of_execution(milestones: list[dict[str, Any]]) -> int:
     return next((i for i, m in enumerate(milestones) if m["state"] in (AWAITING, STUCK, FAILED, TIMED_OUT, PENDING)), 0)
+
+
+def _reached(model: Choreography, milestones: list[dict[str, Any]], current: int) -> set[str]:
+    """The milestones the execution has gone by or is at: those before the first one it is at, and the
+    concurrent milestones of a group it has entered (its branches start together)."""
+    reached = {m["name"] for m in milestones[:current]}
+    for step in model.plan:
+        if isinstance(step, Concurrent):
+            members = [m for branch in step.branches for m in branch]
+            if any(m.name in reached or _waited(milestones, m.name) for m in members):
+                reached |= {branch[0].name for branch in step.branches}
+    return reached
+
+
+def _waited(milestones: list[dict[str, Any]], name: str) -> bool:
+    return any(m["name"] == name and m.get("waitingSince") for m in milestones)
 
 
 def describe_instance(model: Choreography, instance_id: str, items: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
@@ -89,12 +117,15 @@ def describe_instance(model: Choreography, instance_id: str, items: Mapping[str,
     # An event that came first is passed over without a write once the execution goes by its milestone:
     # every milestone before the one the execution is at (or all of them, once it completed) is done.
     current = len(milestones) if status == table.COMPLETED else _position_of_execution(milestones)
-    for milestone in milestones[:current]:
-        if milestone["state"] == ARRIVED_EARLY:
-            milestone["state"] = DONE
+    reached = _reached(model, milestones, current)
+    failures = {name for m in model.milestones for name in m.failure}
+    for milestone in milestones:
+        if milestone["state"] == ARRIVED_EARLY and milestone["name"] in reached:
+            milestone["state"] = FAILED if milestone["event"] in failures else DONE
     started_by = instance.get(table.STARTED_BY, {})
-    _add_durations(milestones, started_by.get(table.EVENT_TIME))
-    awaiting = next((m for m in milestones if m["state"] in (AWAITING, STUCK)), None)
+    _add_durations(model, milestones, started_by.get(table.EVENT_TIME))
+    waiting = [m for m in milestones if m["state"] in (AWAITING, STUCK)]
+    awaiting = waiting[0] if waiting else None
     description: dict[str, Any] = {
         model.instance_key: instance_id,
         "key": model.instance_key,  # the id's name, the services' own (orderId, returnId)
@@ -107,6 +138,7 @@ def describe_instance(model: Choreography, instance_id: str, items: Mapping[str,
     }
     if status == table.RUNNING and awaiting:
         description["awaiting"] = awaiting["name"]
+        description["awaitingAll"] = [m["name"] for m in waiting]  # several, where milestones are concurrent
         description["since"] = awaiting["waitingSince"]
         if awaiting["state"] == STUCK:
             stuck_item = items[awaiting["name"]]

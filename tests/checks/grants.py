@@ -40,6 +40,12 @@ USED_BY_AWS = {
 ON_FAILURE_REASON = "Lambda sends the asynchronous on-failure record to the destination with the function's role"
 SDK_TASK = re.compile(r"^arn:aws:states:::aws-sdk:(?P<service>[a-z0-9]+):(?P<action>[A-Za-z]+)(\.\w+)?$")
 OPTIMIZED_TASKS = {"arn:aws:states:::events:putEvents": "events:PutEvents"}
+TRANSACTION_ACTIONS = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+}
 
 
 @dataclass(frozen=True)
@@ -73,11 +79,11 @@ class Grants:
             for name, state in _states(json.loads(definition)):
                 if state["Type"] != "Task":
                     continue
-                action, resources = self._task_action(state)
-                for resource in resources:
-                    yield Use(role, action, resource, f"{machine_id} state {name!r}")
+                for action, resources in self._task_actions(state):
+                    for resource in resources:
+                        yield Use(role, action, resource, f"{machine_id} state {name!r}")
 
-    def _task_action(self, state: Mapping[str, Any]) -> tuple[str, list[str]]:
+    def _task_actions(self, state: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
         resource, parameters = state["Resource"], state.get("Parameters", {})
         sdk = SDK_TASK.match(resource)
         if sdk:
@@ -86,7 +92,15 @@ class Grants:
             action = OPTIMIZED_TASKS[resource]
         else:
             raise LookupError(f"Task resource {resource} is not mapped to an IAM action here")
-        return action, self._resources(action, parameters)
+        if action == "dynamodb:TransactWriteItems":
+            # IAM has no action of that name: each write is authorized as its single-item action
+            # (docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html).
+            return [
+                (TRANSACTION_ACTIONS[kind], self._resources(TRANSACTION_ACTIONS[kind], write))
+                for item in parameters["TransactItems"]
+                for kind, write in item.items()
+            ]
+        return [(action, self._resources(action, parameters))]
 
     def call_uses(self, calls: Iterable[Call], names: Mapping[str, str]) -> Iterator[Use]:
         """The handlers' calls, their physical names mapped back to the template's resources through

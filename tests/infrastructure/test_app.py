@@ -28,7 +28,7 @@ def _models_dir(tmp_path: Path, *documents: tuple[str, str]) -> Path:
 
 
 def test_every_model_becomes_its_own_stack(stacks: dict[str, object]) -> None:
-    assert set(stacks) == {"OrderFulfillmentMonitor", "ReturnRefundMonitor"}
+    assert set(stacks) == {"LoanApplicationMonitor", "OrderFulfillmentMonitor", "ReturnRefundMonitor"}
 
 
 def test_synthesis_reports_no_unacknowledged_finding(assembly_dir: Path) -> None:

@@ -19,7 +19,7 @@ from tests.checks.grants import Grants
 from tests.checks.metrics import metric_violations, watched_metrics
 from tests.checks.publishers import publisher_violations
 
-STACKS = ["OrderFulfillmentMonitor", "ReturnRefundMonitor"]
+STACKS = ["LoanApplicationMonitor", "OrderFulfillmentMonitor", "ReturnRefundMonitor"]
 
 
 def _edited(stack: StackTemplate, edit: Any) -> StackTemplate:

@@ -71,7 +71,7 @@ def wildcard_violations(stack: StackTemplate) -> list[str]:
     return violations
 
 
-@pytest.mark.parametrize("stack_name", ["OrderFulfillmentMonitor", "ReturnRefundMonitor"])
+@pytest.mark.parametrize("stack_name", ["LoanApplicationMonitor", "OrderFulfillmentMonitor", "ReturnRefundMonitor"])
 def test_no_wildcard_action_and_wildcard_resources_only_where_unavoidable(
     stacks: dict[str, StackTemplate], stack_name: str
 ) -> None:
@@ -93,7 +93,7 @@ def test_a_wildcard_grant_on_the_acknowledged_role_is_caught(order_stack: StackT
     assert "dynamodb:DeleteTable" in violation
 
 
-@pytest.mark.parametrize("stack_name", ["OrderFulfillmentMonitor", "ReturnRefundMonitor"])
+@pytest.mark.parametrize("stack_name", ["LoanApplicationMonitor", "OrderFulfillmentMonitor", "ReturnRefundMonitor"])
 def test_each_role_gets_only_the_actions_it_calls(stacks: dict[str, StackTemplate], stack_name: str) -> None:
     granted: dict[str, set[str]] = {}
     for role, statement in _statements(stacks[stack_name]):

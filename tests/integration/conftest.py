@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from lambdas.choreography.model import Choreography
 from local.assembly import StackTemplate
 from local.events import EventFactory
+from local.gateway import function_url_event
 from local.runtime import LocalRuntime
 from tests.checks.grants import checked_runtime
 
@@ -30,3 +33,12 @@ def events(order_model: Choreography) -> EventFactory:
 @pytest.fixture
 def order_id() -> str:
     return f"ORD-{uuid.uuid4().hex[:12]}"
+
+
+def status_get(runtime: LocalRuntime, target: str) -> dict[str, Any]:
+    """GET `target` (a path and query) of the runtime's status function; the answer must be a 200."""
+    function = runtime.function_with_handler("lambdas.status.handler.handler")
+    response = runtime.invoke(function, function_url_event("GET", target, {}, b""))
+    assert response["statusCode"] == 200, response
+    body: dict[str, Any] = json.loads(response["body"])
+    return body

@@ -3,7 +3,6 @@ generated definition, the stuck notice on the bus, and the STUCK listing, throug
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,10 +14,10 @@ from lambdas.choreography.model import Choreography
 from lambdas.status.logic import STUCK, TIMED_OUT
 from local.assembly import StackTemplate, with_slas
 from local.events import EventFactory
-from local.gateway import function_url_event
 from local.runtime import LocalRuntime
 from stacks import asl
 from tests.checks.grants import checked_runtime
+from tests.integration.conftest import status_get
 
 SLA_SECONDS = 1
 LATE_ESCALATIONS = 200  # one second each
@@ -39,14 +38,6 @@ def patient(order_stack: StackTemplate, order_model: Choreography) -> Iterator[L
         yield running
 
 
-def _get(runtime: LocalRuntime, target: str) -> dict[str, Any]:
-    function = runtime.function_with_handler("lambdas.status.handler.handler")
-    response = runtime.invoke(function, function_url_event("GET", target, {}, b""))
-    assert response["statusCode"] == 200, response
-    body: dict[str, Any] = json.loads(response["body"])
-    return body
-
-
 def _wait_for(condition: Any, timeout_s: float = WAIT_S) -> Any:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -64,10 +55,10 @@ def test_a_stuck_order_is_announced_listed_and_completes_when_its_event_comes_la
     milestone = order_model.milestones[1]  # waits after the first milestone is done
     patient.deliver(placed)
     patient.deliver(first)
-    order = _wait_for(lambda: (o := _get(patient, f"/orders/{order_id}"))["status"] == table.STUCK and o)
+    order = _wait_for(lambda: (o := status_get(patient, f"/orders/{order_id}"))["status"] == table.STUCK and o)
     assert (order["stuckAt"], order["awaiting"]) == (milestone.name, milestone.name)
     assert order["milestones"][1]["state"] == STUCK
-    listed = _get(patient, f"/orders?status=STUCK&milestone={milestone.name}")
+    listed = status_get(patient, f"/orders?status=STUCK&milestone={milestone.name}")
     assert order_id in {o["orderId"] for o in listed["orders"]}
     # The notice is the state after the STUCK mark: wait for it to reach the topic.
     notices: list[dict[str, Any]] = []
@@ -87,8 +78,8 @@ def test_a_stuck_order_is_announced_listed_and_completes_when_its_event_comes_la
     for event in rest:  # late, but before the escalations run out
         patient.deliver(event)
     assert patient.wait_for_executions([order_id], timeout_s=WAIT_S) == {order_id: "SUCCEEDED"}
-    assert _get(patient, f"/orders/{order_id}")["status"] == table.COMPLETED
-    assert order_id not in {o["orderId"] for o in _get(patient, "/orders?status=STUCK&limit=100")["orders"]}
+    assert status_get(patient, f"/orders/{order_id}")["status"] == table.COMPLETED
+    assert order_id not in {o["orderId"] for o in status_get(patient, "/orders?status=STUCK&limit=100")["orders"]}
     entered = patient.states_entered(order_id)
     assert asl.stuck_state(milestone) in entered
     assert asl.late_wait_state(milestone) in entered
@@ -105,10 +96,10 @@ def test_a_milestone_stuck_past_its_escalations_fails_as_timed_out(
     assert entered.count(asl.stuck_state(milestone)) == milestone.escalations + 1  # the last one finds none left
     assert entered.count(asl.notify_stuck_state(order_model, milestone)) == milestone.escalations
     assert entered[-3:] == [asl.timed_out_state(milestone), asl.failed_state(milestone), asl.FAILED_STATE]
-    order = _get(hurried, f"/orders/{order_id}")
+    order = status_get(hurried, f"/orders/{order_id}")
     assert (order["status"], order["failedAt"]) == (table.FAILED, milestone.name)
     assert order["milestones"][0]["state"] == TIMED_OUT
     assert order["milestones"][0]["escalations"] == milestone.escalations
-    assert order_id not in {o["orderId"] for o in _get(hurried, "/orders?status=STUCK&limit=100")["orders"]}
+    assert order_id not in {o["orderId"] for o in status_get(hurried, "/orders?status=STUCK&limit=100")["orders"]}
     notices = [n for n in hurried.platform.notices("AlertingStuckRule") if n["detail"]["orderId"] == order_id]
     assert [n["detail"]["escalation"] for n in notices] == list(range(1, milestone.escalations + 1))

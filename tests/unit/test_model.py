@@ -29,7 +29,7 @@ def test_order_model_reads_as_written(order_model: Choreography) -> None:
 
 def test_every_shipped_model_loads() -> None:
     names = {load_model(path).name for path in MODELS_DIR.glob("*.json")}
-    assert names == {"order-fulfillment", "return-refund"}
+    assert names == {"loan-application", "order-fulfillment", "return-refund"}
 
 
 def _document() -> dict[str, Any]:

@@ -52,10 +52,10 @@ def test_an_unknown_model_name_lists_the_models_there_are(command, capsys: pytes
     assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert "no model is named 'loan_application'" in err
-    assert "order-fulfillment, return-refund" in err
+    assert "loan-application, order-fulfillment, return-refund" in err
 
 
 def test_the_bench_refuses_an_unknown_model_before_it_runs(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as stopped:
         bench_main(["--model", "loan_application"])
-    assert "there are: order-fulfillment, return-refund" in str(stopped.value.code)
+    assert "there are: loan-application, order-fulfillment, return-refund" in str(stopped.value.code)
