@@ -19,6 +19,9 @@ resources/*/app.ts), and what is counted for it here:
 - Its functions are NodejsFunction defaults (128 MB, x86_64); their duration is estimated by this
   design's measured mean invocation duration (the same two AWS round trips per event).
 - The same events on the bus; no dead-letter or quarantine queue, so no SQS.
+- Its model is a sequence: concurrent milestones count as it would have to write them, one after the
+  other in model order (each passed, 2 transitions), and events that arrive in another order among
+  them count as mistracked.
 Not counted as its cost: orders it would lose. An event that arrives before its execution exists is
 dropped; a duplicate or an out-of-order event is sent with whichever token is stored and sends the
 execution to its Fail state. `mistracked` counts the orders of the workload whose events do not arrive

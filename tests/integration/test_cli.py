@@ -151,7 +151,7 @@ def test_picture_of_an_order_that_failed_on_an_early_event(
         if earlier.failure:
             expected[arrived_early_state(earlier)] = COLOURS[DONE]
     expected[milestone.name] = COLOURS[CAUGHT]
-    expected[arrived_early_state(milestone)] = COLOURS[CAUGHT]  # the early event was a failure
+    expected[arrived_early_state(milestone)] = COLOURS[FAILED]  # the early event was a failure: red there
     expected[failed_state(milestone)] = COLOURS[DONE]
     expected[FAILED_STATE] = COLOURS[FAILED]
     assert fills == expected

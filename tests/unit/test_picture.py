@@ -20,12 +20,14 @@ from cli.picture import (
     DONE,
     FAILED,
     NOT_REACHED,
+    STOPPED,
     StateOutcome,
+    every_state,
     render_svg,
     state_outcomes,
     write_picture,
 )
-from lambdas.choreography.model import Choreography, Milestone
+from lambdas.choreography.model import Choreography, Concurrent, Milestone, load_model
 from stacks.asl import (
     COMPLETED_STATE,
     CONDITION_FAILED,
@@ -36,6 +38,7 @@ from stacks.asl import (
     failed_state,
     stuck_state,
 )
+from stacks.packaging import MODELS_DIR
 
 SVG = "{http://www.w3.org/2000/svg}"
 START = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -189,14 +192,14 @@ def test_an_event_that_fails_the_milestone_before_the_execution_gets_there(
     assert {found[m.name].outcome for m in order_model.milestones[:position]} <= {DONE}
     assert (found[milestone.name].outcome, found[milestone.name].error) == (CAUGHT, CONDITION_FAILED)
     early = found[arrived_early_state(milestone)]
-    assert (early.outcome, early.error) == (CAUGHT, CONDITION_FAILED)
+    assert (early.outcome, early.error) == (FAILED, CONDITION_FAILED)  # red where it failed
     assert found[failed_state(milestone)].outcome == DONE
     assert (found[FAILED_STATE].outcome, found[FAILED_STATE].error) == (FAILED, FAILURE_ERROR)
     assert {found[m.name].outcome for m in order_model.milestones[position + 1 :]} == {NOT_REACHED}
     assert found[COMPLETED_STATE].outcome == NOT_REACHED
     groups = _state_groups(render_svg(definition, history.events, title="t"))
     assert _texts(groups[milestone.name])[-1] == "arrived early"  # not DynamoDB's name for it
-    assert _texts(groups[arrived_early_state(milestone)])[-1] == CONDITION_FAILED  # the check's own: a failure
+    assert _texts(groups[arrived_early_state(milestone)])[-1] == "condition not met"  # the check's: no success
     assert _texts(groups[FAILED_STATE])[-1] == FAILURE_ERROR
 
 
@@ -363,9 +366,12 @@ def test_edges_go_from_a_state_bottom_to_the_next_state_top(
         )
 
     edges, dashed = set(), set()
-    loops = 0
+    loops = terminal = 0
     for path in ET.fromstring(svg).iter(f"{SVG}path"):
         if path.get("marker-end") is None:
+            continue
+        if path.get("class") == "terminal-edge":  # to or from the console's Start and End
+            terminal += 1
             continue
         points = path.get("d", "").replace("M", " ").replace("C", " ").replace("L", " ").split()
         source, target = state_at(points[0], bottom=True), state_at(points[-1], bottom=False)
@@ -378,7 +384,12 @@ def test_edges_go_from_a_state_bottom_to_the_next_state_top(
 
     names = [m.name for m in order_model.milestones] + [COMPLETED_STATE]
     assert set(pairwise(names)) <= edges - dashed
-    assert loops == len(order_model.milestones)  # each late wait times out back into its stuck state
+    assert loops == len(order_model.milestones)  # "Wait again" routes back to each milestone's wait
+    assert terminal == 1 + 2  # Start to the first milestone; Completed and Failed to End
+    assert {g.get("data-node") for g in ET.fromstring(svg).iter(f"{SVG}g") if g.get("class") == "terminal"} == {
+        "Start",
+        "End",
+    }
     for milestone in order_model.milestones:
         assert (milestone.name, stuck_state(milestone)) in dashed  # the SLA's timeout, a Catch
         if milestone.failure:
@@ -408,3 +419,52 @@ def test_write_picture_creates_the_folders(definition: dict[str, Any], tmp_path:
     assert written == target
     assert target.read_text(encoding="utf-8") == render_svg(definition, history.events, title="S-1")
     assert _state_groups(target.read_text(encoding="utf-8"))[definition["StartAt"]].get("data-outcome") == AWAITING
+
+
+def test_a_parallel_state_is_a_box_round_its_branches_and_a_stopped_branch_says_so() -> None:
+    model = load_model(MODELS_DIR / "loan_application.json")
+    definition = build_definition(model)
+    (group,) = [step for step in model.plan if isinstance(step, Concurrent)]
+    credit, identity = (branch[0] for branch in group.branches)
+    events: list[dict[str, Any]] = []
+
+    def add(kind: str, previous: int, **details: Any) -> int:
+        events.append({"id": len(events) + 1, "previousEventId": previous, "type": kind} | details)
+        events[-1]["timestamp"] = START + timedelta(seconds=len(events))
+        return len(events)
+
+    def entered(kind: str, name: str, previous: int) -> int:
+        return add(f"{kind}StateEntered", previous, stateEnteredEventDetails={"name": name, "input": "{}"})
+
+    add("ExecutionStarted", 0, executionStartedEventDetails={"input": "{}"})
+    started = add("ParallelStateStarted", entered("Parallel", group.name, 1))
+    # The branches run at once: their events interleave, each chained to its own state.
+    credit_wait, identity_wait = entered("Task", credit.name, started), entered("Task", identity.name, started)
+    identity_started = add("TaskStarted", identity_wait)
+    failed = add("TaskFailed", add("TaskStarted", credit_wait), taskFailedEventDetails={"error": credit.failure[0]})
+    add("TaskSubmitted", identity_started)  # the other branch's wait, still under way
+    exited = add("TaskStateExited", failed, stateExitedEventDetails={"name": credit.name, "output": "{}"})
+    branch_failed = entered("Fail", f"{credit.name} failed", exited)
+    parallel_failed = add("ParallelStateFailed", branch_failed)
+    left = add("ParallelStateExited", parallel_failed, stateExitedEventDetails={"name": group.name, "output": "{}"})
+    record = entered("Task", "Record failure", left)
+    add("TaskSucceeded", record, taskSucceededEventDetails={"output": "{}"})
+    done = add("TaskStateExited", len(events), stateExitedEventDetails={"name": "Record failure", "output": "{}"})
+    add("ExecutionFailed", entered("Fail", "Failed", done), executionFailedEventDetails={"cause": credit.name})
+
+    found = state_outcomes(definition, events)
+    svg = render_svg(definition, events, title="t")
+    groups = _state_groups(svg)
+
+    assert found[identity.name].outcome == STOPPED  # stopped by the other branch's failure, not failed
+    assert _texts(groups[identity.name])[-1] == "stopped"
+    assert (found[credit.name].outcome, found[credit.name].error) == (FAILED, credit.failure[0])  # red, where
+    assert found[f"{credit.name} failed"].outcome == FAILED
+    assert found[group.name].error == "ParallelStateFailed"  # the Parallel's own event, not a branch state's
+    assert sorted(groups) == sorted(every_state(definition))
+    gx, gy, gw, gh = _box(groups[group.name])
+    for branch in definition["States"][group.name]["Branches"]:
+        for name in branch["States"]:  # each drawn inside the box
+            x, y, w, h = _box(groups[name])
+            assert gx < x < x + w < gx + gw, name
+            assert gy < y < y + h < gy + gh, name
