@@ -43,6 +43,10 @@ from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguagePa
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 
 _apply_lock = threading.Lock()
+# Every DynamoDB write request holds it from its read of the old item to its write: see below. Whoever
+# reads moto's store directly (the bench's meter) holds it too, since a read of a missing partition
+# inserts one into moto's defaultdict and breaks a transaction that is copying the table meanwhile.
+WRITE_LOCK = threading.RLock()
 _applied: list[bool] = []  # one entry once applied
 _lambda_inboxes: dict[str, deque[Any]] = {}  # function ARN -> the events EventBridge invoked it with
 _inbox_lock = threading.Lock()
@@ -92,9 +96,8 @@ def _atomic_dynamodb_writes() -> None:
     writes, and its check-then-write can interleave between threads (the state machine's interpreter runs
     in threads of its own). The correlation handshake depends on that atomicity, so every write request
     runs under one lock, from its read to its write."""
-    lock = threading.RLock()
     for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
-        setattr(DynamoHandler, name, _locked(getattr(DynamoHandler, name), lock))
+        setattr(DynamoHandler, name, _locked(getattr(DynamoHandler, name), WRITE_LOCK))
 
 
 def _used_tokens_are_closed() -> None:

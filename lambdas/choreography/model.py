@@ -275,15 +275,24 @@ def field_path(path: Iterable[Any]) -> str:
 
 
 def _format_problems(document: Any, source: str) -> Iterator[ModelError]:
-    errors = sorted(_format_validator().iter_errors(document), key=lambda error: list(map(str, error.absolute_path)))
-    for error in errors:
-        best = best_match([error]) or error  # within anyOf and oneOf, the alternative that came closest
-        yield ModelError(source, field_path(best.absolute_path), _plain_message(best))
+    """One problem per field: the most telling of the errors JSON Schema finds there."""
+    by_field: dict[str, list[ValidationError]] = {}
+    for error in _format_validator().iter_errors(document):
+        by_field.setdefault(field_path(error.absolute_path), []).append(error)
+    for field in sorted(by_field, key=lambda name: [len(name), name] if "[" not in name else [0, name]):
+        best = best_match(by_field[field])
+        if best is not None:
+            yield ModelError(source, field_path(best.absolute_path), _plain_message(best))
 
 
 def _plain_message(error: ValidationError) -> str:
     if error.validator == "pattern":
         return f"{error.instance!r} does not match the pattern {error.validator_value}"
+    nested = isinstance(error.instance, Mapping) and "concurrently" in error.instance
+    if error.validator == "additionalProperties" and nested:
+        return "a branch holds milestones only: concurrent milestones cannot be nested in a branch"
+    if error.validator == "minItems" and isinstance(error.instance, list) and error.instance:
+        return f"has {len(error.instance)} item(s); at least {error.validator_value} are needed"
     if error.validator == "additionalProperties":
         return f"{error.message} (see lambdas/choreography/model.schema.json)"
     return str(error.message)

@@ -278,3 +278,16 @@ def test_throttling_makes_the_handler_raise_for_a_platform_retry(
     finally:
         runtime.calls.inject(0.0, seed=0)
     assert runtime.deliver(events.event(order_model.start_event, order_id))["outcome"] in {"started", "start-duplicate"}
+
+
+def test_an_order_on_time_enters_one_state_per_milestone_plus_the_end(
+    runtime: LocalRuntime, events: EventFactory, order_model: Choreography, order_id: str
+) -> None:
+    """Every state entered is billed: the synthesized definition, executed, enters no more than that."""
+    lifecycle = events.lifecycle(order_id)
+    runtime.deliver(lifecycle[0])
+    for event, milestone in zip(lifecycle[1:], order_model.milestones, strict=True):
+        _wait_until_waiting(runtime, order_id, milestone.name)
+        runtime.deliver(event)
+    assert runtime.wait_for_executions([order_id]) == {order_id: "SUCCEEDED"}
+    assert runtime.states_entered(order_id) == [*(m.name for m in order_model.milestones), asl.COMPLETED_STATE]

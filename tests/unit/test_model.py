@@ -124,6 +124,28 @@ BROKEN = {
         "needs at least one example",
     ),
     "no milestones": (_set(["milestones"], []), "milestones", "should be non-empty"),
+    "one branch alone": (
+        _set(
+            ["milestones"], [{"concurrently": [{"name": "Payment", "slaSeconds": 9, "success": ["PaymentProcessed"]}]}]
+        ),
+        "milestones[0].concurrently",
+        "has 1 item(s); at least 2 are needed",
+    ),
+    "concurrency nested in a branch": (
+        _set(
+            ["milestones"],
+            [
+                {
+                    "concurrently": [
+                        {"name": "Payment", "slaSeconds": 9, "success": ["PaymentProcessed"]},
+                        {"concurrently": [{"name": "Inventory", "slaSeconds": 9, "success": ["InventoryReserved"]}]},
+                    ]
+                }
+            ],
+        ),
+        "milestones[0].concurrently[1]",
+        "cannot be nested in a branch",
+    ),
     "stuck event of a service": (
         _set(["stuck", "event"], "PaymentFailed"),
         "stuck.event",
