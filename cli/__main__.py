@@ -54,7 +54,9 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     picture = commands.add_parser("picture", parents=[common], help="an SVG of one order's execution graph")
     picture.add_argument("order_id")
     picture.add_argument("--out", type=Path, default=Path("pictures"), help="folder to write ORDER_ID.svg into")
-    picture.add_argument("--endpoint-url", help="Step Functions endpoint (the local runtime's, from make serve)")
+    picture.add_argument(
+        "--endpoint-url", help="Step Functions endpoint (default: AWS's, or make serve's when --url is its status URL)"
+    )
     add_redrive_parser(commands, common)
     add_replay_parser(commands, common)
     validate = commands.add_parser(
@@ -160,7 +162,8 @@ def run(args: argparse.Namespace) -> tuple[Any, str]:
         raise SystemExit(f"{args.order_id}: no execution to draw ({order['status']})")
     arn = order["executionArn"]
     session = boto3.Session(profile_name=args.profile, region_name=arn.split(":")[3])
-    stepfunctions = session.client("stepfunctions", endpoint_url=args.endpoint_url)
+    # Against make serve, its own endpoint, which its status server names.
+    stepfunctions = session.client("stepfunctions", endpoint_url=args.endpoint_url or client.local_endpoint)
     path = write_picture(
         args.out / f"{args.order_id}.svg",
         execution_definition(stepfunctions, arn),

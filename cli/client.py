@@ -15,6 +15,9 @@ from botocore.awsrequest import AWSRequest
 from cli.stack import required, stack_outputs
 
 FORBIDDEN = 403
+# Names the AWS endpoint of `make serve` (local/gateway.py sends it), so `picture` reads the local Step
+# Functions rather than the real one; believed only from a loopback status URL (_local_endpoint below).
+LOCAL_ENDPOINT_HEADER = "X-Local-Aws-Endpoint"
 # What a caller of a Function URL with AWS_IAM auth needs (both, for URLs created since October 2025).
 CALLER_ACTIONS = ("lambda:InvokeFunctionUrl", "lambda:InvokeFunction")
 FUNCTION_URL_HOST = re.compile(r"^[a-z0-9]+\.lambda-url\.(?P<region>[a-z0-9-]+)\.on\.aws$")
@@ -38,6 +41,7 @@ class StatusClient:
         self.region = match["region"] if match else region
         self.credentials = credentials
         self.timeout_s = timeout_s
+        self.local_endpoint: str | None = None  # the AWS endpoint of `make serve`, when that is what answers
 
     def order(self, order_id: str) -> dict[str, Any]:
         return self.get(f"orders/{quote(order_id, safe='')}")
@@ -56,6 +60,7 @@ class StatusClient:
         try:
             with urllib.request.urlopen(prepared, timeout=self.timeout_s) as response:
                 body: dict[str, Any] = json.loads(response.read())
+                self.local_endpoint = _local_endpoint(self.url, response.headers.get(LOCAL_ENDPOINT_HEADER))
                 return body
         except urllib.error.HTTPError as error:
             message = _message(error.read())
@@ -73,6 +78,15 @@ class StatusClient:
             "output (a managed policy granting both) to your user or role. Against make serve, sign with the "
             "local runtime's credentials: AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local."
         )
+
+
+def _local_endpoint(status_url: str, advertised: str | None) -> str | None:
+    """The endpoint a local status server names, believed only from loopback and only if loopback: a
+    remote server must not send the command line's signed Step Functions reads elsewhere."""
+    loopback = ("127.0.0.1", "localhost", "::1")
+    if not advertised or urlsplit(status_url).hostname not in loopback:
+        return None
+    return advertised if urlsplit(advertised).hostname in loopback else None
 
 
 def _message(payload: bytes) -> str:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lambdas.choreography.model import Choreography
+from lambdas.choreography.model import Choreography, Milestone
 from stacks.asl import build_definition
 from stacks.packaging import PROJECT_ROOT
 
@@ -91,16 +91,37 @@ class StackTemplate:
 def with_slas(
     stack: StackTemplate, model: Choreography, sla_seconds: int, escalations: int | None = None
 ) -> StackTemplate:
-    """The same stack with every milestone's SLA set to `sla_seconds` (and, given, its escalations), its
-    definition generated from the model as synthesis does: a local run cannot wait hours for an order to
-    be late."""
+    """The same stack with every milestone's SLA set to `sla_seconds` (and, given, its escalations): a
+    local run cannot wait hours for an order to be late."""
     changes: dict[str, Any] = {"sla_seconds": sla_seconds}
     if escalations is not None:
         changes["escalations"] = escalations
-    hurried = model.with_each_milestone(lambda milestone: dataclasses.replace(milestone, **changes))
+    return with_milestones(stack, model, lambda milestone: dataclasses.replace(milestone, **changes))
+
+
+def scaled_sla(sla_seconds: int, scale: float) -> int:
+    """An SLA multiplied by `scale`, at least a second (a Task's timeout is a positive integer)."""
+    return max(1, round(sla_seconds * scale))
+
+
+def with_sla_scale(stack: StackTemplate, model: Choreography, scale: float) -> StackTemplate:
+    """The same stack with every milestone's SLA multiplied by `scale`."""
+    return with_milestones(
+        stack,
+        model,
+        lambda milestone: dataclasses.replace(milestone, sla_seconds=scaled_sla(milestone.sla_seconds, scale)),
+    )
+
+
+def with_milestones(
+    stack: StackTemplate, model: Choreography, change: Callable[[Milestone], Milestone]
+) -> StackTemplate:
+    """The same stack with its definition generated, as synthesis does, from the model with every
+    milestone changed."""
     template = copy.deepcopy(dict(stack.template))
     logical_id, _ = stack.one_of_type("AWS::StepFunctions::StateMachine")
-    template["Resources"][logical_id]["Properties"]["DefinitionString"] = json.dumps(build_definition(hurried))
+    definition = build_definition(model.with_each_milestone(change))
+    template["Resources"][logical_id]["Properties"]["DefinitionString"] = json.dumps(definition)
     return StackTemplate(stack.name, template, stack.outdir)
 
 

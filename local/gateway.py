@@ -22,6 +22,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from cli.client import LOCAL_ENDPOINT_HEADER
 from local.runtime import LOCAL_ENVIRONMENT, LocalFunction, LocalRuntime
 
 # The local runtime's own credentials: what its handlers, and a shell pointed at it, sign with.
@@ -87,6 +88,7 @@ class StatusGateway:
         self.runtime = runtime
         self.function = function
         self.secrets = secrets
+        self.endpoint = f"http://127.0.0.1:{runtime.port}" if runtime.port else None
 
     def handle(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes
@@ -96,7 +98,10 @@ class StatusGateway:
         parts = urlsplit(url)
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         response = self.runtime.invoke(self.function, function_url_event(method, target, headers, body))
-        return int(response["statusCode"]), dict(response.get("headers") or {}), str(response.get("body", "")).encode()
+        answered = dict(response.get("headers") or {})
+        if self.endpoint:  # served (make serve): name the AWS endpoint, for `picture` to read Step Functions there
+            answered[LOCAL_ENDPOINT_HEADER] = self.endpoint
+        return int(response["statusCode"]), answered, str(response.get("body", "")).encode()
 
 
 @contextlib.contextmanager

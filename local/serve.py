@@ -11,7 +11,7 @@ import logging
 import time
 from pathlib import Path
 
-from local.assembly import ensure_synthesized, load_stacks
+from local.assembly import ensure_synthesized, load_stacks, scaled_sla, with_sla_scale
 from local.gateway import LOCAL_CREDENTIALS, serve_status
 from local.models import UnknownModel, chosen_models
 from local.runtime import LocalRuntime
@@ -26,7 +26,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--assembly", type=Path, help="a synthesized cloud assembly to serve (default: cdk.out)")
     parser.add_argument("--seconds", type=float, default=0, help="stop after this long (0: run until interrupted)")
     parser.add_argument("--verbose", action="store_true", help="also log every request the endpoint serves")
+    parser.add_argument(
+        "--sla-scale",
+        type=float,
+        default=1.0,
+        help="multiply every milestone's SLA (0.01: a 15-minute SLA becomes 9 s, so stuck orders show in seconds)",
+    )
     args = parser.parse_args(argv)
+    if not 0 < args.sla_scale <= 1:
+        parser.error("--sla-scale is a factor above 0 and at most 1")
     # One line per request hides the handlers' own lines (and once filled a pipe nobody read, which
     # blocked every request behind the logging lock): quiet unless asked.
     logging.getLogger("werkzeug").setLevel(logging.INFO if args.verbose else logging.WARNING)
@@ -35,8 +43,11 @@ def main(argv: list[str] | None = None) -> None:
     except UnknownModel as unknown:
         parser.error(str(unknown))
     stacks = {stack.name: stack for stack in load_stacks(args.assembly or ensure_synthesized())}
+    stack = stacks[stack_name(model)]
+    if args.sla_scale != 1:
+        stack = with_sla_scale(stack, model, args.sla_scale)
     with (
-        LocalRuntime(stacks[stack_name(model)], port=args.port) as runtime,
+        LocalRuntime(stack, port=args.port) as runtime,
         serve_status(runtime, args.status_port) as status_url,
     ):
         endpoint = f"http://127.0.0.1:{args.port}"
@@ -45,8 +56,12 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{model.name} serving at {endpoint} (region us-east-1, any credentials)")
         print(f"  bus {runtime.platform.bus_name}, table {runtime.table_name}")
         print(f"  state machine {runtime.state_machine_arn}")
+        if args.sla_scale != 1:
+            slas = ", ".join(f"{m.name} {scaled_sla(m.sla_seconds, args.sla_scale)} s" for m in model.milestones)
+            print(f"  SLAs scaled by {args.sla_scale:g}: {slas}")
         print(f"  status URL {status_url} (IAM auth: sign with AWS_ACCESS_KEY_ID={key} AWS_SECRET_ACCESS_KEY={secret})")
         print(f"  try: python -m cli --url {status_url} list --status RUNNING")
+        print(f"       python -m cli --url {status_url} picture ORDER_ID   (reads this endpoint by itself)")
         print(
             f"  try: aws --endpoint-url {endpoint} --region us-east-1 events put-events --entries "
             f'\'[{{"EventBusName":"{runtime.platform.bus_name}","Source":"{source}",'

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from lambdas.choreography.model import Choreography, Concurrent, Milestone, load_model
-from local.assembly import StackTemplate
+from local.assembly import StackTemplate, with_sla_scale
 from stacks import asl
 from stacks.monitor_stack import stack_name
 from stacks.packaging import MODELS_DIR
@@ -190,3 +190,14 @@ def _own_states(milestones: list[Milestone], states: dict[str, Any]) -> set[str]
 
 def test_the_order_model_draws_in_at_most_16_states(order_model: Choreography) -> None:
     assert len(asl.build_definition(order_model)["States"]) <= 16
+
+
+def test_a_scaled_stack_waits_a_fraction_of_each_sla_and_at_least_a_second(
+    order_stack: StackTemplate, order_model: Choreography
+) -> None:
+    """make serve --sla-scale: stuck orders in seconds instead of hours."""
+    scaled = _definition(with_sla_scale(order_stack, order_model, 0.01))["States"]
+    for milestone in order_model.milestones:
+        assert scaled[milestone.name]["TimeoutSeconds"] == max(1, round(milestone.sla_seconds / 100))
+    assert scaled[order_model.milestones[0].name]["TimeoutSeconds"] == 9  # a 15-minute SLA
+    assert _definition(order_stack)["States"][order_model.milestones[0].name]["TimeoutSeconds"] == 900

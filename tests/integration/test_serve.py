@@ -54,6 +54,19 @@ CLIENT = textwrap.dedent(
 )
 
 
+def _cli(status_port: int, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """The command line against the served status URL, signed with the local runtime's credentials."""
+    return subprocess.run(
+        [sys.executable, "-m", "cli", "--url", f"http://127.0.0.1:{status_port}/", "--json", *arguments],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -115,17 +128,14 @@ def test_events_put_through_the_endpoint_complete_an_order(
             check=False,
         )
         assert client.stdout.strip().splitlines()[-1:] == ["SUCCEEDED"], client.stderr[-2000:]
-        status = subprocess.run(
-            [sys.executable, "-m", "cli", "--url", f"http://127.0.0.1:{status_port}/", "--json", "status", "SERVE-1"],
-            cwd=PROJECT_ROOT,
-            env={**os.environ, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        status = _cli(status_port, "status", "SERVE-1")
         assert status.returncode == 0, status.stderr[-2000:]
         assert json.loads(status.stdout)["status"] == table.COMPLETED
+        # Given only the status URL, picture finds the served endpoint for its Step Functions reads.
+        picture = _cli(status_port, "picture", "SERVE-1", "--out", str(tmp_path))
+        assert picture.returncode == 0, picture.stderr[-2000:]
+        drawn = Path(json.loads(picture.stdout)["picture"])
+        assert 'data-state="Completed" data-outcome="done"' in drawn.read_text(encoding="utf-8")
     finally:
         server.terminate()
         server.wait(timeout=30)
