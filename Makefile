@@ -10,9 +10,15 @@ DEMO_ARGS ?=
 SERVE_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: setup test lint synth deploy demo serve bench clean
+.PHONY: setup browser test lint synth deploy demo serve bench clean
 
-setup: $(VENV)/.installed node_modules/.installed
+setup: $(VENV)/.installed node_modules/.installed browser
+
+# Headless Chromium from Debian's packages, for the tests that look at what a browser shows.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
 
 # uv installs the same pinned versions as pip would, several times faster on a fresh machine.
 UV_VERSION := 0.13.8
