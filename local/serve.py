@@ -11,7 +11,9 @@ import logging
 import time
 from pathlib import Path
 
+from console.server import serve_console
 from local.assembly import ensure_synthesized, load_stacks, scaled_sla, with_sla_scale
+from local.console_source import LocalSource
 from local.gateway import LOCAL_CREDENTIALS, serve_status
 from local.models import UnknownModel, chosen_models
 from local.runtime import LocalRuntime
@@ -23,6 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default="order-fulfillment", help="the model's name")
     parser.add_argument("--port", type=int, default=5000, help="the AWS endpoint's port")
     parser.add_argument("--status-port", type=int, default=0, help="the status URL's port (default: any free one)")
+    parser.add_argument("--console-port", type=int, default=0, help="the web console's port (default: any free one)")
     parser.add_argument("--assembly", type=Path, help="a synthesized cloud assembly to serve (default: cdk.out)")
     parser.add_argument("--seconds", type=float, default=0, help="stop after this long (0: run until interrupted)")
     parser.add_argument("--verbose", action="store_true", help="also log every request the endpoint serves")
@@ -49,7 +52,9 @@ def main(argv: list[str] | None = None) -> None:
     with (
         LocalRuntime(stack, port=args.port) as runtime,
         serve_status(runtime, args.status_port) as status_url,
+        serve_console(LocalSource(runtime, model.name), args.console_port) as console,
     ):
+        print(f"console {console.url}  (open it in a browser on this machine)", flush=True)
         endpoint = f"http://127.0.0.1:{args.port}"
         source = model.events[model.start_event].source
         (key, secret), *_ = LOCAL_CREDENTIALS.items()

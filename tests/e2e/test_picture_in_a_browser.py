@@ -3,15 +3,11 @@ setup`), as someone opens the SVG that `cli picture` or `make demo` wrote."""
 
 from __future__ import annotations
 
-import shutil
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 
 from cli.executions import execution_definition, execution_history
 from cli.picture import COLOURS, FAILED, write_picture
@@ -20,26 +16,6 @@ from local.assembly import StackTemplate
 from local.events import EventFactory
 from local.runtime import LocalRuntime
 from stacks.packaging import MODELS_DIR
-
-# A closed network: without these Chromium keeps trying to reach Google's services at every start.
-QUIET = ("--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run")
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
-    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    assert binary, "Chromium is installed by `make setup` (Debian's chromium package)"
-    assert driver, "ChromeDriver is installed by `make setup` (Debian's chromium-driver package)"
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1800,1700", *QUIET):
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium')}")
-    chrome = webdriver.Chrome(options=options, service=Service(driver))
-    try:
-        yield chrome
-    finally:
-        chrome.quit()
 
 
 def _drawn(runtime: LocalRuntime, name: str, out: Path) -> Path:

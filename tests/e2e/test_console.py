@@ -1,0 +1,107 @@
+"""The web console in headless Chromium, against the local runtime: find an order by an id a URL must
+encode, watch it move on by itself as its events arrive, see its graph, and get a clear message for a
+bad id; the server refuses requests without the session's token or with another site's Host."""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from console.server import Console, serve_console
+from lambdas.choreography.model import Choreography
+from local.assembly import StackTemplate
+from local.console_source import LocalSource
+from local.events import EventFactory
+from local.runtime import LocalRuntime
+
+WAIT_S = 60.0  # an upper bound on a busy machine: each wait ends when its condition holds
+
+
+@pytest.fixture(scope="module")
+def runtime(order_stack: StackTemplate) -> Iterator[LocalRuntime]:
+    with LocalRuntime(order_stack) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def console(runtime: LocalRuntime, order_model: Choreography) -> Iterator[Console]:
+    with serve_console(LocalSource(runtime, order_model.name)) as served:
+        yield served
+
+
+def _until(condition: Callable[[], object], what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.2)
+
+
+def _row_states(browser: webdriver.Chrome) -> dict[str, str]:
+    """Each milestone row's state, read in one go: the page swaps its content in while it refreshes."""
+    script = """return Array.from(document.querySelectorAll('main table tr')).slice(1)
+        .map(row => Array.from(row.cells).map(cell => cell.textContent.trim()));"""
+    return {cells[0]: cells[1] for cells in browser.execute_script(script)}
+
+
+def _heading(browser: webdriver.Chrome) -> str:
+    text: str = browser.execute_script("return (document.querySelector('main h1') || {}).textContent || ''")
+    return text
+
+
+def test_an_order_found_by_its_id_moves_on_by_itself_with_its_graph(
+    runtime: LocalRuntime, console: Console, browser: webdriver.Chrome, order_model: Choreography
+) -> None:
+    order_id = f"ORD-M\u00fcller-{time.monotonic_ns() % 10**8}"  # ü: the id a URL must encode
+    placed, paid, *_ = EventFactory(order_model).lifecycle(order_id)
+    first, second = order_model.milestones[0].name, order_model.milestones[1].name
+    runtime.deliver(placed)
+    assert runtime.wait_until_waiting(order_id, first, WAIT_S)
+
+    browser.get(console.url)
+    search = browser.find_element(By.NAME, "id")
+    search.send_keys(order_id, Keys.ENTER)
+    _until(lambda: order_id in _heading(browser), "the order's page opened")
+    assert f"awaiting {first}" in _heading(browser)
+    assert _row_states(browser)[first] == "awaiting"
+    assert browser.find_elements(By.CSS_SELECTOR, f'.graph g.state[data-state="{first}"][data-outcome="awaiting"]')
+
+    runtime.deliver(paid)  # no reload: the page polls and swaps itself in
+    _until(lambda: _row_states(browser).get(first) == "done", f"{first} shown done")
+    _until(lambda: f"awaiting {second}" in _heading(browser), f"awaiting {second}")
+    assert browser.find_elements(By.CSS_SELECTOR, f'.graph g.state[data-state="{first}"][data-outcome="done"]')
+
+
+def test_a_bad_id_gets_the_status_functions_message_not_a_stack_trace(
+    console: Console, browser: webdriver.Chrome, order_model: Choreography
+) -> None:
+    browser.get(console.url)
+    browser.find_element(By.NAME, "id").send_keys("no/such order", Keys.ENTER)
+    _until(lambda: browser.find_elements(By.CSS_SELECTOR, ".problem"), "a problem shown")
+    message = browser.find_element(By.CSS_SELECTOR, ".problem").text
+    assert message.startswith(order_model.instance_key)  # names the parameter, as the status function does
+    assert "'/'" in message
+    assert "Traceback" not in browser.page_source
+
+
+def _status_of(url: str, headers: dict[str, str] | None = None) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=10) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as refused:
+        return int(refused.code)
+
+
+def test_the_console_answers_only_its_own_browser(console: Console) -> None:
+    base = f"http://127.0.0.1:{console.port}/orders"
+    assert _status_of(f"{base}?token={console.token}") == 200
+    assert _status_of(base) == 403  # no token, no cookie
+    assert _status_of(f"{base}?token=guess") == 403
+    # DNS rebinding: a page of evil.example that resolves to 127.0.0.1 sends its own Host.
+    assert _status_of(f"{base}?token={console.token}", {"Host": f"evil.example:{console.port}"}) == 403
