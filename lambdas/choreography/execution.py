@@ -58,10 +58,11 @@ def previous_event_time(state_text: Any, previous: tuple[str, ...]) -> str | Non
         if not isinstance(time, str):
             return None
         times.append(time)
-    return max(times, key=_moment)
+    return max(times, key=moment)
 
 
-def _moment(text: str) -> datetime:
+def moment(text: str) -> datetime:
+    """An ISO 8601 time to compare by; one that does not parse sorts first."""
     try:
         return datetime.fromisoformat(text)
     except ValueError:

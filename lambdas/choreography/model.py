@@ -214,7 +214,7 @@ def parse_model(document: Any, source: str = "<model>", *, validated: bool = Fal
     for item in document["milestones"]:
         if "concurrently" in item:
             branches = tuple(tuple(map(milestone, _branch(b))) for b in item["concurrently"])
-            steps.append(Concurrent(item.get("name") or concurrent_name(branches), branches))
+            steps.append(Concurrent(group_name(item), branches))
         else:
             steps.append(milestone(item))
     flat = tuple(m for step in steps for m in _milestones_of(step))
@@ -234,8 +234,9 @@ def parse_model(document: Any, source: str = "<model>", *, validated: bool = Fal
     )
 
 
-def concurrent_name(branches: tuple[tuple[Milestone, ...], ...]) -> str:
-    return " and ".join(branch[0].name for branch in branches)
+def group_name(item: Mapping[str, Any]) -> str:
+    """A concurrent group's state name as written: its own, or its branches' first milestones."""
+    return str(item.get("name") or " and ".join(_branch(b)[0]["name"] for b in item["concurrently"]))
 
 
 def _branch(item: Any) -> list[Mapping[str, Any]]:
@@ -323,7 +324,7 @@ def _reference_problems(document: Mapping[str, Any], source: str) -> Iterator[Mo
                 yield from use(name, f"{where}.{outcome}[{position}]")
     for index, item in enumerate(document["milestones"]):
         if "concurrently" in item:
-            name = item.get("name") or " and ".join(_branch(b)[0]["name"] for b in item["concurrently"])
+            name = group_name(item)
             if name in seen_milestones or len(name) > 80:
                 problem = "is a milestone's name too" if name in seen_milestones else "is over 80 characters"
                 yield ModelError(source, f"milestones[{index}].name", f"the group's state name {name!r} {problem}")

@@ -4,10 +4,10 @@ throttled at 15 to 20 calls per second per account). Pure: the records come in, 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from lambdas.choreography import table
+from lambdas.choreography import execution, table
 from lambdas.choreography.model import FAILURE, Choreography, Concurrent, Milestone
 
 DONE = "done"
@@ -79,15 +79,8 @@ def _add_durations(model: Choreography, milestones: list[dict[str, Any]], starte
     for milestone in milestones:  # in model order: what a milestone follows comes before it
         before = [times[p.name] or starts[p.name] for p in model.predecessors[milestone["name"]]]
         known = [time for time in before if time]
-        starts[milestone["name"]] = max(known, key=_moment) if known else None if before else started_at
+        starts[milestone["name"]] = max(known, key=execution.moment) if known else None if before else started_at
         milestone["durationSeconds"] = _seconds_between(starts[milestone["name"]], milestone["eventTime"])
-
-
-def _moment(text: str) -> datetime:
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return datetime.min.replace(tzinfo=UTC)
 
 
 def _position_of_execution(milestones: list[dict[str, Any]]) -> int:
