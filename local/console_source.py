@@ -1,43 +1,45 @@
-"""The console's data from the local runtime: its status function invoked as its URL would invoke it,
-and its Step Functions for an order's graph."""
+"""The console's data from the local runtime (make serve): its status function invoked in this process
+as its URL would invoke it, its Step Functions, its queues."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from functools import partial
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
-from cli.executions import execution_definition, execution_history
-from cli.picture import render_svg
-from console.source import BadRequest, NotFound
+from cli.client import StatusError
+from cli.redrive import QUEUE_OUTPUTS
+from console.executions import listed_counts
+from console.source import StackSource
 from local.gateway import function_url_event
 from local.runtime import LocalRuntime
 
 
-@dataclass
-class LocalSource:
-    """The local runtime's status function, invoked as its URL would invoke it; its Step Functions."""
+class LocalStatus:
+    """The status function of the runtime, answering as its URL would."""
 
-    runtime: LocalRuntime
-    model_name: str
+    def __init__(self, runtime: LocalRuntime) -> None:
+        self.runtime = runtime
+        self.function = runtime.function_with_handler("lambdas.status.handler.handler")
 
-    def order(self, order_id: str) -> dict[str, Any]:
-        return self._get(f"/orders/{quote(order_id, safe='')}")
-
-    def orders(self, parameters: dict[str, str]) -> dict[str, Any]:
-        return self._get(f"/orders?{urlencode(sorted(parameters.items()))}")
-
-    def graph(self, execution_arn: str, title: str) -> str:
-        sfn = self.runtime.stepfunctions
-        return render_svg(execution_definition(sfn, execution_arn), execution_history(sfn, execution_arn), title=title)
-
-    def _get(self, target: str) -> dict[str, Any]:
-        function = self.runtime.function_with_handler("lambdas.status.handler.handler")
-        response = self.runtime.invoke(function, function_url_event("GET", target, {}, b""))
+    def get(self, path: str, parameters: dict[str, str] | None = None) -> dict[str, Any]:
+        target = f"/{path}" + (f"?{urlencode(sorted(parameters.items()))}" if parameters else "")
+        response = self.runtime.invoke(self.function, function_url_event("GET", target, {}, b""))
         body: dict[str, Any] = json.loads(response["body"])
-        if response["statusCode"] == 404:
-            raise NotFound(body.get("message", "not found"))
         if response["statusCode"] != 200:
-            raise BadRequest(body.get("message", f"HTTP {response['statusCode']}"))
+            raise StatusError(response["statusCode"], body.get("message", "no message"))
         return body
+
+
+def local_source(runtime: LocalRuntime) -> StackSource:
+    outputs = runtime.stack.template["Outputs"]
+    return StackSource(
+        status=LocalStatus(runtime),
+        stepfunctions=runtime.stepfunctions,
+        sqs=runtime.sqs,
+        state_machine_arn=runtime.state_machine_arn,
+        queue_urls={name: runtime.resolve(outputs[output]["Value"]) for name, output in QUEUE_OUTPUTS.items()},
+        # The local Step Functions emits no metrics: its executions are listed (every one, each refresh).
+        count_executions=partial(listed_counts, runtime.stepfunctions, runtime.state_machine_arn),
+    )

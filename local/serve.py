@@ -13,7 +13,7 @@ from pathlib import Path
 
 from console.server import serve_console
 from local.assembly import ensure_synthesized, load_stacks, scaled_sla, with_sla_scale
-from local.console_source import LocalSource
+from local.console_source import local_source
 from local.gateway import LOCAL_CREDENTIALS, serve_status
 from local.models import UnknownModel, chosen_models
 from local.runtime import LocalRuntime
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     with (
         LocalRuntime(stack, port=args.port) as runtime,
         serve_status(runtime, args.status_port) as status_url,
-        serve_console(LocalSource(runtime, model.name), args.console_port) as console,
+        serve_console([local_source(runtime)], args.console_port) as console,
     ):
         print(f"console {console.url}  (open it in a browser on this machine)", flush=True)
         endpoint = f"http://127.0.0.1:{args.port}"

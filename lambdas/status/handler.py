@@ -18,7 +18,7 @@ from lambdas.clients import clients
 from lambdas.correlator.classify import execution_name_problem
 from lambdas.status.dal import StatusStore
 from lambdas.status.listing import InvalidParameter, describe_page, parse_list_request
-from lambdas.status.logic import describe_instance
+from lambdas.status.logic import describe_instance, describe_model
 
 logger = Logger()
 app = LambdaFunctionUrlResolver()
@@ -64,6 +64,11 @@ def list_orders() -> dict[str, Any]:
         request.status, milestone=request.milestone, limit=request.limit, start_key=request.start_key
     )
     return describe_page(model(), request, items, last_key)
+
+
+@app.get("/model")
+def get_model() -> dict[str, Any]:
+    return describe_model(model())
 
 
 @logger.inject_lambda_context

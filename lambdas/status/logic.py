@@ -146,3 +146,27 @@ def describe_instance(model: Choreography, instance_id: str, items: Mapping[str,
         description["executionArn"] = execution_arn
         description["consoleUrl"] = console_link(execution_arn)
     return description
+
+
+def describe_model(model: Choreography) -> dict[str, Any]:
+    """The model the function reads orders with: what a console shows beside the counts."""
+
+    def milestone(m: Milestone) -> dict[str, Any]:
+        return {
+            "name": m.name,
+            "slaSeconds": m.sla_seconds,
+            "escalations": m.escalations,
+            "success": list(m.success),
+            "failure": list(m.failure),
+            "follows": [p.name for p in model.predecessors[m.name]],
+            "concurrent": model.concurrent(m),
+        }
+
+    return {
+        "model": model.name,
+        "version": model.version,
+        "key": model.instance_key,
+        "startEvent": model.start_event,
+        "stuckEvent": model.stuck_event,
+        "milestones": [milestone(m) for m in model.milestones],
+    }

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from selenium import webdriver
@@ -17,11 +17,10 @@ from selenium.webdriver.common.keys import Keys
 from console.server import Console, serve_console
 from lambdas.choreography.model import Choreography
 from local.assembly import StackTemplate
-from local.console_source import LocalSource
+from local.console_source import local_source
 from local.events import EventFactory
 from local.runtime import LocalRuntime
-
-WAIT_S = 60.0  # an upper bound on a busy machine: each wait ends when its condition holds
+from tests.e2e.waiting import WAIT_S, until
 
 
 @pytest.fixture(scope="module")
@@ -32,15 +31,8 @@ def runtime(order_stack: StackTemplate) -> Iterator[LocalRuntime]:
 
 @pytest.fixture(scope="module")
 def console(runtime: LocalRuntime, order_model: Choreography) -> Iterator[Console]:
-    with serve_console(LocalSource(runtime, order_model.name)) as served:
+    with serve_console([local_source(runtime)]) as served:
         yield served
-
-
-def _until(condition: Callable[[], object], what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        assert time.monotonic() < deadline, f"never: {what}"
-        time.sleep(0.2)
 
 
 def _row_states(browser: webdriver.Chrome) -> dict[str, str]:
@@ -67,14 +59,14 @@ def test_an_order_found_by_its_id_moves_on_by_itself_with_its_graph(
     browser.get(console.url)
     search = browser.find_element(By.NAME, "id")
     search.send_keys(order_id, Keys.ENTER)
-    _until(lambda: order_id in _heading(browser), "the order's page opened")
+    until(lambda: order_id in _heading(browser), "the order's page opened")
     assert f"awaiting {first}" in _heading(browser)
     assert _row_states(browser)[first] == "awaiting"
     assert browser.find_elements(By.CSS_SELECTOR, f'.graph g.state[data-state="{first}"][data-outcome="awaiting"]')
 
     runtime.deliver(paid)  # no reload: the page polls and swaps itself in
-    _until(lambda: _row_states(browser).get(first) == "done", f"{first} shown done")
-    _until(lambda: f"awaiting {second}" in _heading(browser), f"awaiting {second}")
+    until(lambda: _row_states(browser).get(first) == "done", f"{first} shown done")
+    until(lambda: f"awaiting {second}" in _heading(browser), f"awaiting {second}")
     assert browser.find_elements(By.CSS_SELECTOR, f'.graph g.state[data-state="{first}"][data-outcome="done"]')
 
 
@@ -83,7 +75,7 @@ def test_a_bad_id_gets_the_status_functions_message_not_a_stack_trace(
 ) -> None:
     browser.get(console.url)
     browser.find_element(By.NAME, "id").send_keys("no/such order", Keys.ENTER)
-    _until(lambda: browser.find_elements(By.CSS_SELECTOR, ".problem"), "a problem shown")
+    until(lambda: browser.find_elements(By.CSS_SELECTOR, ".problem"), "a problem shown")
     message = browser.find_element(By.CSS_SELECTOR, ".problem").text
     assert message.startswith(order_model.instance_key)  # names the parameter, as the status function does
     assert "'/'" in message
@@ -99,7 +91,7 @@ def _status_of(url: str, headers: dict[str, str] | None = None) -> int:
 
 
 def test_the_console_answers_only_its_own_browser(console: Console) -> None:
-    base = f"http://127.0.0.1:{console.port}/orders"
+    base = f"http://127.0.0.1:{console.port}/{console.sources[0].model_name}/orders"
     assert _status_of(f"{base}?token={console.token}") == 200
     assert _status_of(base) == 403  # no token, no cookie
     assert _status_of(f"{base}?token=guess") == 403

@@ -154,3 +154,23 @@ def test_a_page_token_is_bound_to_its_status(runtime: LocalRuntime, events: Even
     status, body = get("/orders", f"status=RUNNING&next={page['next']}")
     assert status == 400
     assert "COMPLETED" in body["message"]
+
+
+def test_the_model_it_reads_orders_with_is_described_without_a_read(
+    runtime: LocalRuntime, order_model: Choreography, get: Get
+) -> None:
+    before = runtime.calls.calls.copy()
+    status, described = get("/model")
+    assert status == 200, described
+    assert not runtime.calls.calls - before  # from the model file alone
+    assert (described["model"], described["version"], described["key"]) == (
+        order_model.name,
+        order_model.version,
+        order_model.instance_key,
+    )
+    assert [(m["name"], m["slaSeconds"]) for m in described["milestones"]] == [
+        (m.name, m.sla_seconds) for m in order_model.milestones
+    ]
+    first, second = described["milestones"][:2]
+    assert (first["follows"], second["follows"]) == ([], [first["name"]])
+    assert first["failure"] == list(order_model.milestones[0].failure)
