@@ -24,7 +24,7 @@ from lambdas.choreography.model import Choreography
 from local.assembly import ensure_synthesized, load_stacks
 from local.models import UnknownModel, chosen_models
 from local.soak import Soak, soak
-from stacks.monitor_stack import stack_name
+from stacks.names import stack_name
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

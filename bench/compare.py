@@ -12,7 +12,7 @@ from bench.report import figures
 from lambdas.choreography.model import load_model
 from local.assembly import load_stacks
 from local.workload import generate
-from stacks.monitor_stack import stack_name
+from stacks.names import stack_name
 
 
 def compare(model_path: Path, *, orders: int, seed: int, token_bytes: int, prices_path: Path) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """`python -m cli`: where an order is, which orders are stuck, a picture of one order's execution, the
-redrive of dead-lettered events, the replay of the bus's archive, and the check of model files.
+web console, the redrive of dead-lettered events, the replay of the bus's archive, and the check of
+model files.
 
 Against a deployed stack (--stack, or --url) requests are signed with your AWS credentials; against the
 local runtime (`make serve`), pass the status URL it prints and sign with its credentials (local/local).
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,13 +21,16 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from cli.client import StatusClient, StatusError, status_url_of_stack
+from cli.console import stack_sources
 from cli.executions import execution_definition, execution_history
 from cli.picture import write_picture
 from cli.redrive import QUEUES, DeadLetterQueue, queue_of_url, redrive, redrive_view, stack_queues
 from cli.render import listing_view, order_view
 from cli.replay import replay
 from cli.stack import MissingOutputs, required, stack_outputs
-from lambdas.choreography.model import model_problems
+from console.server import serve_console
+from lambdas.choreography.model import load_model, model_problems
+from stacks.names import stack_name
 from stacks.packaging import MODELS_DIR
 
 STATUSES = ("RUNNING", "STUCK", "FAILED", "COMPLETED")
@@ -57,6 +62,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     picture.add_argument(
         "--endpoint-url", help="Step Functions endpoint (default: AWS's, or make serve's when --url is its status URL)"
     )
+    add_console_parser(commands, common)
     add_redrive_parser(commands, common)
     add_replay_parser(commands, common)
     validate = commands.add_parser(
@@ -71,6 +77,10 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     args.json = getattr(args, "json", False)
     if args.command == "validate":
         args.files = args.files or sorted(MODELS_DIR.glob("*.json"))
+    elif args.command == "console":
+        if args.url:
+            parser.error("the console reads a stack's status URL, state machine and queues: give --stack")
+        args.stacks = ([args.stack] if args.stack else []) + args.more_stacks
     elif args.command == "redrive":
         check_redrive_target(parser, args)
     elif args.command == "replay":
@@ -81,6 +91,18 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     elif not (args.url or args.stack):
         parser.error("give the status URL with --url, or a deployed stack with --stack")
     return args
+
+
+def add_console_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+    console = commands.add_parser(
+        "console", parents=[common], help="the web console against deployed stacks, served on 127.0.0.1"
+    )
+    console.add_argument(
+        "more_stacks", nargs="*", metavar="STACK", help="more stacks (default, without --stack: the app's, as deployed)"
+    )
+    console.add_argument("--port", type=int, default=0, help="the console's port (default: any free one)")
+    console.add_argument("--seconds", type=float, default=0, help="stop after this long (0: run until interrupted)")
+    console.add_argument("--endpoint-url", help="AWS endpoint (the local runtime's, from make serve)")
 
 
 def add_redrive_parser(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -151,6 +173,8 @@ def run(args: argparse.Namespace) -> tuple[Any, str]:
         return run_redrive(args)
     if args.command == "replay":
         return run_replay(args)
+    if args.command == "console":
+        return run_console(args)
     client = status_client(args)
     if args.command == "list":
         page = client.orders(args.status, args.milestone, args.limit, args.next_token)
@@ -209,6 +233,42 @@ def run_replay(args: argparse.Namespace) -> tuple[Any, str]:
     description = replay(events, archive_name=archive, bus_name=bus, start=args.start, end=args.end, name=name)
     answer = {key: str(value) for key, value in description.items() if key != "ResponseMetadata"}
     return answer, f"replay {name} of {archive} onto {bus}: {description['State']}"
+
+
+def run_console(args: argparse.Namespace) -> tuple[Any, str]:
+    session = boto3.Session(profile_name=args.profile, region_name=args.region)
+    names = args.stacks or deployed_app_stacks(session, args.endpoint_url)
+    sources = stack_sources(session, names, args.endpoint_url)
+    with serve_console(sources, args.port) as console:
+        print(f"console {console.url}  (open it in a browser on this machine; Ctrl-C stops it)", flush=True)
+        print(f"  stacks: {', '.join(names)}", flush=True)
+        deadline = time.monotonic() + args.seconds if args.seconds else None
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+    return {"console": console.url, "stacks": names}, "console stopped"
+
+
+def deployed_app_stacks(session: Any, endpoint_url: str | None) -> list[str]:
+    """The app's stacks (one per model under choreographies/) that are deployed in this account and region."""
+    cloudformation = session.client(
+        "cloudformation", region_name=session.region_name or "us-east-1", endpoint_url=endpoint_url
+    )
+    names = [stack_name(load_model(path)) for path in sorted(MODELS_DIR.glob("*.json"))]
+    found = []
+    for name in names:
+        try:
+            cloudformation.describe_stacks(StackName=name)
+        except ClientError as error:
+            if "does not exist" not in str(error):
+                raise
+            continue
+        found.append(name)
+    if not found:
+        raise SystemExit(f"none of the app's stacks is deployed here ({', '.join(names)}): name one with --stack")
+    return found
 
 
 def redrive_target(args: argparse.Namespace, client: Callable[[str], Any]) -> tuple[str, list[DeadLetterQueue]]:

@@ -29,7 +29,7 @@ from local.loadrun import status_request
 from local.models import UnknownModel, chosen_models
 from local.runtime import LocalRuntime
 from local.workload import generate
-from stacks.monitor_stack import stack_name
+from stacks.names import stack_name
 from stacks.packaging import MODELS_DIR
 
 Scenario = Callable[[EventFactory, str], list[dict[str, Any]]]

@@ -20,8 +20,10 @@ from typing import Any
 import jsonata
 import jsonpath_ng
 import jsonpath_ng.ext as jsonpath_ext
+from moto import settings as moto_settings
 from moto.core import serialize as moto_serialize
 from moto.core.exceptions import AWSError
+from moto.core.models import botocore_stubber
 from moto.core.utils import MISSING, get_value, iso_8601_datetime_without_milliseconds, utcfromtimestamp
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node
@@ -173,11 +175,17 @@ def _serialized_definition_parsing() -> None:
 def _cached_task_clients() -> None:
     """The interpreter builds a new boto3 client for every Task state (about 20 ms each); one per region
     and service does the same work. moto passes the state's credentials but builds every client with the
-    same fixed keys whatever they are, so they are no part of the key. Speed only: behaviour is unchanged."""
-    cached = functools.lru_cache(maxsize=64)(boto_client.boto_client_for)
+    same fixed keys whatever they are, so they are no part of the key. Where the client goes is: moto
+    builds it for the in-process mock while one intercepts, else for the server's port, so a process
+    that runs a mocked runtime and then a served one must not reuse the first one's clients. Speed only:
+    behaviour is unchanged."""
+
+    @functools.lru_cache(maxsize=64)
+    def cached(region: str, service: str, intercepting: bool, port: str) -> Any:
+        return boto_client.boto_client_for(region, service)
 
     def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
-        return cached(region, service)
+        return cached(region, service, botocore_stubber.enabled, moto_settings.moto_server_port())
 
     for module in (state_task_service_aws_sdk, state_task_service_dynamodb, state_task_service_events):
         module.boto_client_for = client_for

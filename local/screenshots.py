@@ -18,7 +18,7 @@ from local.console_source import local_source
 from local.models import chosen_models
 from local.runtime import LocalRuntime
 from local.seed import seed, with_first_sla_short
-from stacks.monitor_stack import stack_name
+from stacks.names import stack_name
 
 COUNTS = {"completed": 6, "failed": 2, "stuck": 3, "running": 4, "quarantined": 2}
 

@@ -17,7 +17,7 @@ from local.console_source import local_source
 from local.gateway import LOCAL_CREDENTIALS, serve_status
 from local.models import UnknownModel, chosen_models
 from local.runtime import LocalRuntime
-from stacks.monitor_stack import stack_name
+from stacks.names import stack_name
 
 
 def main(argv: list[str] | None = None) -> None:

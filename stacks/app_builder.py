@@ -9,7 +9,8 @@ from cdk_nag import AwsSolutionsChecks
 
 from lambdas.choreography.model import load_model
 from stacks.config import MonitorSettings
-from stacks.monitor_stack import ChoreographyMonitorStack, stack_name
+from stacks.monitor_stack import ChoreographyMonitorStack
+from stacks.names import stack_name
 from stacks.packaging import MODELS_DIR
 
 

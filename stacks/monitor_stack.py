@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import ArnFormat, CfnOutput, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from lambdas.choreography import table as layout
@@ -26,10 +28,6 @@ from stacks.rules import event_patterns
 
 NAMESPACE = "ChoreographyMonitor"
 QUARANTINE_MESSAGE_BYTES = 1_048_576  # the most SQS allows
-
-
-def stack_name(model: Choreography) -> str:
-    return "".join(part.capitalize() for part in model.name.split("-")) + "Monitor"
 
 
 class ChoreographyMonitorStack(Stack):
@@ -105,24 +103,12 @@ class ChoreographyMonitorStack(Stack):
             memory_mb=512,  # a faster CPU for a person waiting on an answer
         )
         status_url = status.function.add_function_url(auth_type=lambda_.FunctionUrlAuthType.AWS_IAM)
-        # For the people and roles that ask where orders are: since October 2025 a caller of a new Function
-        # URL with AWS_IAM auth needs lambda:InvokeFunction as well as lambda:InvokeFunctionUrl.
+        # For the people and roles that ask where orders are.
         status_readers = iam.ManagedPolicy(
             self,
             "StatusReaders",
             description=f"{model.name}: call the order-status URL (attach to whoever reads order status)",
-            statements=[
-                iam.PolicyStatement(
-                    actions=["lambda:InvokeFunctionUrl"],
-                    resources=[status.function.function_arn],
-                    conditions={"StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}},
-                ),
-                iam.PolicyStatement(
-                    actions=["lambda:InvokeFunction"],
-                    resources=[status.function.function_arn],
-                    conditions={"Bool": {"lambda:InvokedViaFunctionUrl": "true"}},
-                ),
-            ],
+            statements=status_caller_statements(status.function),
         )
 
         for source, pattern in event_patterns(model).items():
@@ -198,12 +184,25 @@ class ChoreographyMonitorStack(Stack):
             retention=Duration.days(settings.archive_retention_days),
         )
 
+        console_readers = iam.ManagedPolicy(
+            self,
+            "ConsoleReaders",
+            description=f"{model.name}: what `python -m cli console` reads, and nothing more",
+            statements=console_reader_statements(
+                self,
+                status=status.function,
+                state_machine=workflow.state_machine,
+                queues=(rule_dead_letters, correlator_dead_letters, quarantine),
+            ),
+        )
+
         CfnOutput(self, "BusName", value=bus.bus.event_bus_name)
         CfnOutput(self, "ArchiveName", value=archive.archive_name)
         CfnOutput(self, "AlertsTopicArn", value=alerting.topic.topic_arn)
         CfnOutput(self, "StateMachineArn", value=workflow.state_machine.state_machine_arn)
         CfnOutput(self, "StatusUrl", value=status_url.url)
         CfnOutput(self, "StatusReadersPolicyArn", value=status_readers.managed_policy_arn)
+        CfnOutput(self, "ConsoleReadersPolicyArn", value=console_readers.managed_policy_arn)
         CfnOutput(self, "TableName", value=state.table.table_name)
         CfnOutput(self, "QuarantineQueueUrl", value=quarantine.queue_url)
         CfnOutput(self, "RuleDeadLettersUrl", value=rule_dead_letters.queue_url)
@@ -213,4 +212,47 @@ class ChoreographyMonitorStack(Stack):
             workflow=workflow,
             functions=(correlator, status),
             dead_letter_queues=(rule_dead_letters, correlator_dead_letters, quarantine),
+            console_readers=console_readers,
         )
+
+
+def status_caller_statements(function: lambda_.IFunction) -> list[iam.PolicyStatement]:
+    """What a caller of the status URL needs: since October 2025 a caller of a new Function URL with
+    AWS_IAM auth needs lambda:InvokeFunction as well as lambda:InvokeFunctionUrl."""
+    return [
+        iam.PolicyStatement(
+            actions=["lambda:InvokeFunctionUrl"],
+            resources=[function.function_arn],
+            conditions={"StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}},
+        ),
+        iam.PolicyStatement(
+            actions=["lambda:InvokeFunction"],
+            resources=[function.function_arn],
+            conditions={"Bool": {"lambda:InvokedViaFunctionUrl": "true"}},
+        ),
+    ]
+
+
+def console_reader_statements(
+    stack: Stack, *, status: lambda_.IFunction, state_machine: sfn.StateMachine, queues: tuple[sqs.IQueue, ...]
+) -> list[iam.PolicyStatement]:
+    """The web console's reads (console/source.py): the status URL; the machine's definition and one
+    execution's description and history; the queues' depths and a sample of their messages, received
+    without hiding them; Step Functions' metrics; the stack's outputs, where it finds all of these."""
+    executions = stack.format_arn(
+        service="states",
+        resource="execution",
+        resource_name=f"{state_machine.state_machine_name}:*",
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )
+    return [
+        *status_caller_statements(status),
+        iam.PolicyStatement(actions=["states:DescribeStateMachine"], resources=[state_machine.state_machine_arn]),
+        iam.PolicyStatement(actions=["states:DescribeExecution", "states:GetExecutionHistory"], resources=[executions]),
+        iam.PolicyStatement(
+            actions=["sqs:GetQueueAttributes", "sqs:ReceiveMessage"], resources=[queue.queue_arn for queue in queues]
+        ),
+        # GetMetricData has no resource-level permissions: AWS documents Resource "*" for it.
+        iam.PolicyStatement(actions=["cloudwatch:GetMetricData"], resources=["*"]),
+        iam.PolicyStatement(actions=["cloudformation:DescribeStacks"], resources=[stack.stack_id]),
+    ]

@@ -5,7 +5,8 @@ Every acknowledgment names one finding on one construct; a new finding anywhere 
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Validations
+from aws_cdk import Acknowledgment, CfnElement, Stack, Validations
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 
 from stacks.constructs.functions import MonitorFunction
@@ -30,6 +31,18 @@ ACKNOWLEDGMENTS = {
         "more than the state machine itself; the execution history keeps every event for 90 days, and the log "
         "level is a setting (stateMachineLogLevel) for those who want ALL.",
     ),
+    "console metrics": (
+        WILDCARD_RESOURCE,
+        "cloudwatch:GetMetricData offers no resource-level permissions; AWS documents Resource '*' for it. The "
+        "console reads Step Functions' execution metrics of this stack's state machine with it, nothing else.",
+    ),
+    "console executions": (
+        # The state machine's logical id is filled in: cdk-nag names the resource as the template does.
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+        "<{state_machine}.Name>:*]",
+        "The console draws the execution of whichever order its user opens: each is named by its order id, so "
+        "the executions of this one state machine are the narrowest resource there is.",
+    ),
     "dead-letter queue": (
         "AwsSolutions-SQS3",
         "This queue is itself a dead-letter destination (of a rule target, of the correlator's asynchronous "
@@ -38,14 +51,23 @@ ACKNOWLEDGMENTS = {
 }
 
 
-def _acknowledge(construct: object, kind: str) -> None:
+def _acknowledge(construct: object, kind: str, **names: str) -> None:
     finding, reason = ACKNOWLEDGMENTS[kind]
-    Validations.of(construct).acknowledge(Acknowledgment(id=finding, reason=reason))
+    Validations.of(construct).acknowledge(Acknowledgment(id=finding.format(**names), reason=reason))
 
 
 def acknowledge_findings(
-    *, workflow: ChoreographyWorkflow, functions: tuple[MonitorFunction, ...], dead_letter_queues: tuple[sqs.Queue, ...]
+    *,
+    workflow: ChoreographyWorkflow,
+    functions: tuple[MonitorFunction, ...],
+    dead_letter_queues: tuple[sqs.Queue, ...],
+    console_readers: iam.ManagedPolicy,
 ) -> None:
+    _acknowledge(console_readers, "console metrics")
+    machine = workflow.state_machine.node.default_child
+    assert isinstance(machine, CfnElement)
+    stack = Stack.of(workflow)
+    _acknowledge(console_readers, "console executions", state_machine=stack.resolve(stack.get_logical_id(machine)))
     _acknowledge(workflow.state_machine.role, "state machine role")
     _acknowledge(workflow.state_machine, "state machine logging level")
     for function in functions:

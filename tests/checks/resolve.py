@@ -20,6 +20,7 @@ PSEUDO = {
     "AWS::Partition": "aws",
     "AWS::URLSuffix": "amazonaws.com",
     "AWS::StackName": "stack",
+    "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/stack/3f1e5a60-0000-4000-8000-000000000000",
 }
 NAME_PROPERTY = {
     "AWS::Events::Rule": "Name",

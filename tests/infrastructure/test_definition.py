@@ -11,7 +11,7 @@ import pytest
 from lambdas.choreography.model import Choreography, Concurrent, Milestone, load_model
 from local.assembly import StackTemplate, with_sla_scale
 from stacks import asl
-from stacks.monitor_stack import stack_name
+from stacks.names import stack_name
 from stacks.packaging import MODELS_DIR
 
 

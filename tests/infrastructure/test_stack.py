@@ -203,7 +203,9 @@ def test_outputs_name_what_a_user_needs(template: Template) -> None:
 def test_status_readers_get_both_actions_a_function_url_caller_needs(order_stack: StackTemplate) -> None:
     """Since October 2025 a caller of a new AWS_IAM Function URL needs lambda:InvokeFunction as well as
     lambda:InvokeFunctionUrl (Lambda docs, "Control access to Lambda function URLs")."""
-    policy_id, policy = order_stack.one_of_type("AWS::IAM::ManagedPolicy")
+    ((policy_id, policy),) = [
+        (i, p) for i, p in order_stack.of_type("AWS::IAM::ManagedPolicy") if i.startswith("StatusReaders")
+    ]
     statements = policy["PolicyDocument"]["Statement"]
     assert sorted(s["Action"] for s in statements) == ["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"]
     function_id, _ = next((i, f) for i, f in order_stack.of_type("AWS::Lambda::Function") if i.startswith("Status"))

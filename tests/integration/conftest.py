@@ -42,3 +42,14 @@ def status_get(runtime: LocalRuntime, target: str) -> dict[str, Any]:
     assert response["statusCode"] == 200, response
     body: dict[str, Any] = json.loads(response["body"])
     return body
+
+
+def stack_with_outputs(runtime: LocalRuntime, name: str, outputs: dict[str, str]) -> str:
+    """A CloudFormation stack on the runtime's moto with these outputs: a deployed monitor stack as the
+    command line finds one (the runtime builds its resources without CloudFormation)."""
+    template = {
+        "Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+    }
+    runtime.session_client("cloudformation").create_stack(StackName=name, TemplateBody=json.dumps(template))
+    return name

@@ -15,7 +15,7 @@ from bench.costs import LINES, TOTAL, load_prices
 from lambdas.choreography.model import Choreography
 from local.assembly import DEFAULT_OUTDIR, load_stacks
 from local.workload import generate
-from stacks.monitor_stack import stack_name
+from stacks.names import stack_name
 from stacks.packaging import PROJECT_ROOT
 
 ORDERS, SEED = 6, 3

@@ -47,3 +47,23 @@ def test_kept_member_keys_read_what_moto_reads(
     assert {"Items", "S", "L", "events", "executions"} <= members
     disagreements = [key for key, same in both_pickers if not same]
     assert not disagreements, f"the mended serializer read other values for {sorted(set(disagreements))}"
+
+
+def test_cached_task_clients_go_where_moto_would_send_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process that runs a mocked runtime and then a served one (the console's tests do) must not hand
+    the served interpreter a client built for the mock: it would reach for AWS itself."""
+    from moto.core.models import botocore_stubber
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk
+
+    from local import moto_fixes
+
+    moto_fixes.apply()
+    client_for = state_task_service_aws_sdk.boto_client_for
+    monkeypatch.setattr(botocore_stubber, "enabled", True)  # a mock intercepts this process's calls
+    mocked = client_for("us-east-1", "dynamodb")
+    assert client_for("us-east-1", "dynamodb") is mocked  # cached while nothing changes
+    monkeypatch.setattr(botocore_stubber, "enabled", False)  # none does: moto serves on MOTO_PORT
+    monkeypatch.setenv("MOTO_PORT", "5917")
+    served = client_for("us-east-1", "dynamodb")
+    assert served is not mocked
+    assert served.meta.endpoint_url == "http://localhost:5917"

@@ -17,6 +17,7 @@ from lambdas.choreography import table
 from lambdas.choreography.model import Choreography
 from local.events import EventFactory
 from local.runtime import LocalRuntime
+from tests.integration.conftest import stack_with_outputs
 
 # The command's queue names, and the logical ids (prefixes) of those queues in the template.
 QUEUE_IDS = {"rule": "RuleDeadLetters", "correlator": "CorrelatorDeadLetters", "quarantine": "Quarantine"}
@@ -207,13 +208,7 @@ def _stack_with_the_runtimes_outputs(runtime: LocalRuntime, queues: dict[str, st
         "CorrelatorDeadLettersUrl": queues["correlator"],
         "QuarantineQueueUrl": queues["quarantine"],
     }
-    template = {
-        "Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
-        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
-    }
-    name = f"{runtime.stack.name}-{suffix}"
-    runtime.session_client("cloudformation").create_stack(StackName=name, TemplateBody=json.dumps(template))
-    return name
+    return stack_with_outputs(runtime, f"{runtime.stack.name}-{suffix}", outputs)
 
 
 def test_quarantined_events_go_back_and_those_still_invalid_are_quarantined_again(
