@@ -10,7 +10,7 @@ DEMO_ARGS ?=
 SERVE_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: setup browser test lint synth deploy demo serve bench clean
+.PHONY: setup browser test lint synth deploy demo serve bench screenshots clean
 
 setup: $(VENV)/.installed node_modules/.installed browser
 
@@ -55,6 +55,9 @@ serve: synth
 
 bench: synth
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+screenshots: synth
+	$(BIN)/python -m local.screenshots
 
 clean:
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache
