@@ -46,6 +46,7 @@ class StackSource:
     counts_ttl_seconds: float = 0.0  # how long counts are kept before they are read again
     _model: dict[str, Any] = field(default_factory=dict)
     _machine: dict[str, Any] = field(default_factory=dict)
+    _model_graph: str = ""
     _counted: tuple[float, int, ExecutionCounts] | None = None
 
     @property
@@ -78,8 +79,12 @@ class StackSource:
         return self._machine
 
     def model_graph(self) -> str:
-        definition = json.loads(self.machine["definition"])
-        return render_svg(definition, [], title=f"{self.model_name} {self.model['version']}")
+        """The definition drawn once: the overview shows it on every refresh, and it changes only with a
+        deployment, as the model read once does."""
+        if not self._model_graph:
+            definition = json.loads(self.machine["definition"])
+            self._model_graph = render_svg(definition, [], title=f"{self.model_name} {self.model['version']}")
+        return self._model_graph
 
     def executions(self, recent_seconds: int) -> ExecutionCounts:
         """Executions started and ended since the machine's creation and in the recent window; read again
