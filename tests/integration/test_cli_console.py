@@ -6,12 +6,9 @@ counts from Step Functions' metrics, and serves the same pages, on loopback, to 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,20 +25,15 @@ from local.gateway import serve_status
 from local.runtime import LocalRuntime
 from stacks.packaging import PROJECT_ROOT
 from tests.integration.conftest import stack_with_outputs
+from tests.integration.http import free_port, get_page
 
 WAIT_S = 300.0  # an upper bound on a machine whose cores are both busy
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def account(order_stack: StackTemplate) -> Iterator[tuple[LocalRuntime, str]]:
     """The runtime behind its endpoint, and its status URL."""
-    with LocalRuntime(order_stack, port=_free_port()) as runtime, serve_status(runtime, 0) as status_url:
+    with LocalRuntime(order_stack, port=free_port()) as runtime, serve_status(runtime, 0) as status_url:
         yield runtime, status_url
 
 
@@ -51,14 +43,6 @@ def _deployed_stack(runtime: LocalRuntime, status_url: str) -> str:
     values = {name: runtime.resolve(outputs[name]["Value"]) for name in QUEUE_OUTPUTS.values()}
     values |= {"StatusUrl": status_url, "StateMachineArn": runtime.state_machine_arn}
     return stack_with_outputs(runtime, f"ConsoleTest{time.monotonic_ns() % 10**6}", values)
-
-
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as answer:
-            return int(answer.status), answer.read().decode()
-    except urllib.error.HTTPError as refused:
-        return int(refused.code), refused.read().decode()
 
 
 def test_the_console_of_a_deployed_stack_reads_it_with_the_users_credentials(
@@ -101,17 +85,17 @@ def test_the_console_of_a_deployed_stack_reads_it_with_the_users_credentials(
         url = Path(log.name).read_text(encoding="utf-8").split()[1]
         base, token = url.split("/?token=")
         assert base.startswith("http://127.0.0.1:")  # loopback only
-        status, overview = _get(f"{base}/{order_model.name}/?token={token}")
+        status, overview = get_page(f"{base}/{order_model.name}/?token={token}")
         assert status == 200, overview
         assert (
             '<a class="card" href="/order-fulfillment/orders?status=RUNNING" id="open"><span class="count">1</span>'
             in overview
         )
-        status, page = _get(f"{base}/{order_model.name}/orders/{quote(order_id, safe='')}?token={token}")
+        status, page = get_page(f"{base}/{order_model.name}/orders/{quote(order_id, safe='')}?token={token}")
         assert status == 200, page
         assert f"awaiting {order_model.milestones[0].name}" in page
         assert f'data-state="{order_model.milestones[0].name}" data-outcome="awaiting"' in page  # its graph
-        assert _get(f"{base}/{order_model.name}/")[0] == 403  # without the token
+        assert get_page(f"{base}/{order_model.name}/")[0] == 403  # without the token
         assert "local" not in overview.replace("localhost", "")  # the credentials never reach the page
     finally:
         served.terminate()

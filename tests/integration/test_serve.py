@@ -15,6 +15,7 @@ from lambdas.choreography import table
 from lambdas.choreography.model import Choreography
 from local.events import EventFactory
 from stacks.packaging import PROJECT_ROOT
+from tests.integration.http import free_port, get_page
 
 WAIT_S = 400  # how long a condition may take on a machine whose cores are both busy
 
@@ -67,16 +68,10 @@ def _cli(status_port: int, *arguments: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_events_put_through_the_endpoint_complete_an_order(
     order_model: Choreography, assembly_dir: Path, tmp_path: Path
 ) -> None:
-    port, status_port = _free_port(), _free_port()
+    port, status_port = free_port(), free_port()
     # To a file, not a pipe: a pipe nobody reads until the end blocks a server that writes more than it holds.
     log = (tmp_path / "serve.log").open("w+", encoding="utf-8")
     server = subprocess.Popen(
@@ -147,3 +142,80 @@ def test_events_put_through_the_endpoint_complete_an_order(
     assert "POST /" not in output
     assert f"serving at http://127.0.0.1:{port}" in output
     assert f"status URL http://127.0.0.1:{status_port}/" in output
+
+
+START = textwrap.dedent(
+    """
+    import boto3, sys
+    endpoint, bus, entry = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    events = boto3.client("events", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="x", aws_secret_access_key="x")
+    print(events.put_events(Entries=[{"EventBusName": bus, **entry}])["FailedEntryCount"])
+    """
+).replace("import boto3, sys", "import boto3, json, sys")
+
+
+def _refuses(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_several_models_are_served_each_by_its_own_process_under_one_console(
+    order_model: Choreography, return_model: Choreography, assembly_dir: Path, tmp_path: Path
+) -> None:
+    port = free_port()  # the first model's; the second is on the next one
+    log = (tmp_path / "serve.log").open("w+", encoding="utf-8")
+    command = [sys.executable, "-m", "local.serve", "--model", order_model.name, "--model", return_model.name]
+    server = subprocess.Popen(
+        [*command, "--port", str(port), "--seconds", str(WAIT_S + 60), "--assembly", str(assembly_dir)],
+        cwd=PROJECT_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    endpoints = {order_model.name: port, return_model.name: port + 1}
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while not all(f"{name} serving at" in Path(log.name).read_text(encoding="utf-8") for name in endpoints):
+            assert server.poll() is None, Path(log.name).read_text(encoding="utf-8")[-2000:]
+            assert time.monotonic() < deadline, "the models were never served"
+            time.sleep(0.2)
+        output = Path(log.name).read_text(encoding="utf-8")
+        assert output.startswith("console http://127.0.0.1:")  # its address first, then each model's
+        for name, endpoint_port in endpoints.items():
+            assert f"{name} serving at http://127.0.0.1:{endpoint_port} " in output
+        base, token = output.split()[1].split("/?token=")
+        # An order of the second model, put on its own endpoint, is open in its overview and not in the first's.
+        start = EventFactory(return_model).event(return_model.start_event, "RET-\u00fc-1")
+        entry = {"Source": start["source"], "DetailType": start["detail-type"], "Detail": json.dumps(start["detail"])}
+        bus = f"{return_model.name}-events"
+        put = subprocess.run(
+            [sys.executable, "-c", START, f"http://127.0.0.1:{port + 1}", bus, json.dumps(entry)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert put.stdout.strip() == "0", put.stderr[-2000:]
+        opened = '<span class="count">1</span>open now'
+        overview = ""
+        while opened not in overview:
+            assert time.monotonic() < deadline, overview[-2000:]
+            status, overview = get_page(f"{base}/{return_model.name}/?token={token}")
+            assert status == 200, overview
+            time.sleep(0.5)
+        # Each model's page switches to the other's.
+        assert f'<a href="/{order_model.name}/">{order_model.name}</a>' in overview
+        status, other = get_page(f"{base}/{order_model.name}/?token={token}")
+        assert status == 200, other
+        assert '<span class="count">0</span>open now' in other
+        assert f'<a href="/{return_model.name}/">{return_model.name}</a>' in other
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+        log.close()
+    # Stopping the console stops the models' processes: their endpoints close.
+    deadline = time.monotonic() + 60
+    while not all(_refuses(endpoint_port) for endpoint_port in endpoints.values()):
+        assert time.monotonic() < deadline, "a model's process outlived its console"
+        time.sleep(0.5)
