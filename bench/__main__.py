@@ -16,10 +16,10 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench import micro, system
+from bench import console_reads, micro, system
 from bench.compare import compare
 from bench.costs import DEFAULT_PRICES, load_prices
-from bench.report import micro_table, model_table, soak_table
+from bench.report import console_table, micro_table, model_table, soak_table
 from lambdas.choreography.model import Choreography
 from local.assembly import ensure_synthesized, load_stacks
 from local.models import UnknownModel, chosen_models
@@ -63,12 +63,19 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=0.1,
         help="share of the handlers' AWS calls that fail in the soak (default 0.1)",
     )
+    parser.add_argument(
+        "--console-orders",
+        type=int,
+        default=console_reads.BEYOND_A_PAGE,
+        help="stuck orders, and as many failed, the console's overview is measured with "
+        f"(default {console_reads.BEYOND_A_PAGE}: more than its listings' page)",
+    )
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     args = parser.parse_args(argv)
     if not 0 <= args.soak_faults < 1 or args.soak_orders < 0:
         parser.error("--soak-faults is a share between 0 and 1, --soak-orders at least 0")
-    if min(args.orders, args.jobs, args.rounds, args.import_runs, args.token_bytes) < 1:
-        parser.error("--orders, --jobs, --rounds, --import-runs and --token-bytes are at least 1")
+    if min(args.orders, args.jobs, args.rounds, args.import_runs, args.token_bytes, args.console_orders) < 1:
+        parser.error("--orders, --jobs, --rounds, --import-runs, --token-bytes and --console-orders are at least 1")
     return args
 
 
@@ -119,6 +126,9 @@ def main(argv: list[str] | None = None) -> None:
         plan = Soak(cdk_out, stack.name, first_path, args.soak_orders, args.seed, args.soak_faults, args.jobs)
         soak_report = soak(plan)
         print(soak_table(soak_report, args.soak_faults), flush=True)
+    print(f"\nmeasuring the console's overview on {first.name} ...", flush=True)
+    console = console_reads.measure(stack, first, prices, args.token_bytes, args.console_orders)
+    print(console_table(console, first.name), flush=True)
     status_function = next(f.logical_id for f in system.functions_of(stack).values() if f.behind_url)
     print(f"\nrunning the handler micro-benchmarks on {first.name} ...", flush=True)
     benchmarks = micro.run(stack, first, status_function, rounds=args.rounds, import_runs=args.import_runs)
@@ -134,6 +144,7 @@ def main(argv: list[str] | None = None) -> None:
             "elapsed_s": round(elapsed, 1),
             "models": results,
             "soak": soak_report,
+            "console": dataclasses.asdict(console),
             "micro": dataclasses.asdict(benchmarks),
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)

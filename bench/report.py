@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bench.console_reads import REFRESH_SECONDS, ConsoleReads
 from bench.costs import LINES, TOTAL, PriceList, Usage, dollars_per_million_orders
 from bench.micro import MicroResults
 from bench.naive import NaiveRun
 from bench.system import SystemRun
+from console.overview import TALLIED
 
 PER_ORDER = {
     "lambda_invocations": "Lambda invocations",
@@ -190,5 +192,23 @@ def soak_table(report: dict[str, Any], faults: float) -> str:
             f"{report['redriven']}",
             f"correlator AWS calls, most in one invocation    {report['max_aws_calls_per_event']:>9}",
             f"correlator AWS calls per event, mean            {calls}",
+        ]
+    )
+
+
+def console_table(reads: ConsoleReads, model: str) -> str:
+    def calls(counts: Mapping[str, int]) -> str:
+        return ", ".join(f"{operation} {count}" for operation, count in sorted(counts.items()))
+
+    per_hour = ", ".join(f"{service} {usd:.4f}" for service, usd in reads.usd_per_hour.items())
+    return "\n".join(
+        [
+            f"\n== console overview left open ({model}; {reads.stuck} stuck and {reads.failed} failed orders, "
+            f"more than a listing's page of {TALLIED})",
+            f"AWS calls, page load                            {calls(reads.page_load)}",
+            f"AWS calls, each refresh (every {REFRESH_SECONDS} s)             {calls(reads.refresh)}",
+            f"status function, each refresh                   {reads.refresh_invocations} invocations, "
+            f"{reads.refresh_read_units:.1f} DynamoDB read units",
+            f"USD per hour left open                          {sum(reads.usd_per_hour.values()):.4f} ({per_hour})",
         ]
     )

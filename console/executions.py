@@ -89,16 +89,14 @@ def listed_counts(
     window_from, recent_from = now - timedelta(seconds=window_seconds), now - timedelta(seconds=recent_seconds)
     window = dict.fromkeys(METRICS, 0)
     recent = dict.fromkeys(METRICS, 0)
-    request: dict[str, Any] = {"stateMachineArn": state_machine_arn, "maxResults": 1000}
-    while True:
-        page = stepfunctions.list_executions(**request)
-        for execution in page["executions"]:
-            moments = [("ExecutionsStarted", execution["startDate"])]
-            if execution["status"] in ENDED_AS:
-                moments.append((ENDED_AS[execution["status"]], execution["stopDate"]))
-            for name, moment in moments:
-                window[name] += moment >= window_from
-                recent[name] += moment >= recent_from
-        if not page.get("nextToken"):
-            return ExecutionCounts(window, recent)
-        request["nextToken"] = page["nextToken"]
+    pages = stepfunctions.get_paginator("list_executions").paginate(
+        stateMachineArn=state_machine_arn, PaginationConfig={"PageSize": 1000}
+    )
+    for execution in (execution for page in pages for execution in page["executions"]):
+        moments = [("ExecutionsStarted", execution["startDate"])]
+        if execution["status"] in ENDED_AS:
+            moments.append((ENDED_AS[execution["status"]], execution["stopDate"]))
+        for name, moment in moments:
+            window[name] += moment >= window_from
+            recent[name] += moment >= recent_from
+    return ExecutionCounts(window, recent)

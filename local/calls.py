@@ -41,12 +41,15 @@ class Call:
 
 @contextmanager
 def handler_invocation(function: str = "") -> Iterator[None]:
+    """Calls made in the block are `function`'s; an invocation within it (the console invoking the status
+    function in-process) has its own, and the outer one's calls resume after it."""
+    outer = (getattr(_inside, "active", False), getattr(_inside, "function", ""))
     _inside.active = True
     _inside.function = function
     try:
         yield
     finally:
-        _inside.active = False
+        _inside.active, _inside.function = outer
 
 
 def _in_handler() -> bool:

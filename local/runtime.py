@@ -334,13 +334,11 @@ class LocalRuntime:
         return Counter(execution["status"] for execution in self._executions())
 
     def _executions(self, **filters: str) -> Iterator[dict[str, Any]]:
-        kwargs: dict[str, Any] = {"stateMachineArn": self.state_machine_arn, "maxResults": 1000, **filters}
-        while True:
-            page = self.stepfunctions.list_executions(**kwargs)
+        pages = self.stepfunctions.get_paginator("list_executions")
+        for page in pages.paginate(
+            stateMachineArn=self.state_machine_arn, PaginationConfig={"PageSize": 1000}, **filters
+        ):
             yield from page["executions"]
-            if not page.get("nextToken"):
-                return
-            kwargs["nextToken"] = page["nextToken"]
 
     def execution_status(self, name: str) -> str:
         status: str = self.stepfunctions.describe_execution(executionArn=self.execution_arn(name))["status"]

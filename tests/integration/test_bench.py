@@ -20,6 +20,7 @@ from stacks.packaging import PROJECT_ROOT
 
 ORDERS, SEED = 6, 3
 SOAK_ORDERS = 12
+CONSOLE_ORDERS = 2
 
 
 def test_bench_prints_the_cost_table_and_its_figures_add_up(return_model: Choreography, tmp_path: Path) -> None:
@@ -27,6 +28,7 @@ def test_bench_prints_the_cost_table_and_its_figures_add_up(return_model: Choreo
     command = [
         *("-m", "bench", "--model", return_model.name, "--orders", str(ORDERS), "--seed", str(SEED)),
         *("--rounds", "1", "--import-runs", "1", "--soak-orders", str(SOAK_ORDERS), "--json", str(figures_path)),
+        *("--console-orders", str(CONSOLE_ORDERS)),
     ]
     result = subprocess.run(
         [sys.executable, *command], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600, check=False
@@ -97,6 +99,25 @@ def test_bench_prints_the_cost_table_and_its_figures_add_up(return_model: Choreo
     assert (soak["mismatches"], soak["lost"]) == ({}, [])
     assert 1 <= soak["max_aws_calls_per_event"] <= 2
     assert f"== soak: {SOAK_ORDERS} orders, {soak['events']['published']} events" in out
+
+    # The console's overview: what a page load and a refresh call, none of it a write, and what an hour
+    # of refreshes costs at the prices file's prices.
+    console = document["console"]
+    assert (console["stuck"], console["failed"]) == (CONSOLE_ORDERS, CONSOLE_ORDERS)
+    listings = 2  # STUCK and FAILED, one status invocation and one Query each
+    queues = 3
+    assert console["page_load"] == {
+        "DescribeStateMachine": 1,  # the machine's creation: the counts' window
+        "GetMetricData": 1,  # the counts, kept for a minute
+        "Query": listings,
+        "GetQueueAttributes": queues,
+    }
+    assert console["refresh"] == {"Query": listings, "GetQueueAttributes": queues}
+    assert console["refresh_invocations"] == listings
+    assert console["refresh_read_units"] > 0
+    assert console["usd_per_hour"]["SQS"] == pytest.approx(prices["sqs_requests"].of(queues * 1200))
+    assert console["usd_per_hour"]["CloudWatch"] == pytest.approx(prices["cloudwatch_getmetricdata_metrics"].of(5 * 60))
+    assert f"USD per hour left open                          {sum(console['usd_per_hour'].values()):.4f}" in out
 
     # Micro-benchmarks: measured, one cold-start import per function of the stack.
     micro = document["micro"]

@@ -4,6 +4,7 @@ billed transitions from a history, the AWS sample's transitions, and dollars fro
 from __future__ import annotations
 
 import json
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -176,10 +177,11 @@ def test_every_price_names_its_source_and_the_day_it_was_read() -> None:
     assert set(prices.prices) == set(document["prices"])
     for price in prices.prices.values():
         assert price.source.startswith("https://aws.amazon.com/")
-        assert price.read == "2026-11-27"
+        assert date(2026, 11, 27) <= date.fromisoformat(price.read) <= date.today()  # read, not guessed
         assert price.usd > 0
         assert price.per >= 1
     assert prices["stepfunctions_standard_transitions"].of(1000) == pytest.approx(0.025)
+    assert prices["cloudwatch_getmetricdata_metrics"].of(1000) == pytest.approx(0.01)
 
 
 def test_a_price_without_its_source_is_refused(tmp_path: Path) -> None:
