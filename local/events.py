@@ -31,17 +31,28 @@ class EventFactory:
         for segment in parents:
             target = target.setdefault(segment, {})
         target[leaf] = instance_id
-        return {
+        event = {
             "version": "0",
             "id": event_id or str(uuid.uuid4()),
             "detail-type": event_type,
             "source": spec.source,
             "account": ACCOUNT,
-            "time": (time or datetime.now(UTC)).isoformat().replace("+00:00", "Z"),
             "region": REGION,
             "resources": [],
             "detail": detail,
         }
+        self.stamp(event, (time or datetime.now(UTC)).isoformat().replace("+00:00", "Z"))
+        return event
+
+    def stamp(self, event: dict[str, Any], time: str) -> None:
+        """Say when the service acted: the envelope's time, and the detail field the model names as the
+        event's own time, if it names one (a service that sets it puts the event on the bus later)."""
+        event["time"] = time
+        *parents, leaf = self.model.event_time_path
+        target = event
+        for segment in parents:
+            target = target.setdefault(segment, {})
+        target[leaf] = time
 
     def lifecycle(self, instance_id: str, failure_at: str | None = None) -> list[dict[str, Any]]:
         """Start plus one event per milestone, in model order; a failure event at `failure_at` ends it."""

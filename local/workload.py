@@ -67,8 +67,9 @@ def generate(
             event["id"] = f"{rng.getrandbits(64):016x}"
             clock += rng.expovariate(1 / time_scale)
             # Event times in business hours: each `time_scale` seconds of the run stand for one hour.
-            event["time"] = (
-                (start + timedelta(hours=clock / time_scale)).isoformat(timespec="seconds").replace("+00:00", "Z")
+            factory.stamp(
+                event,
+                (start + timedelta(hours=clock / time_scale)).isoformat(timespec="seconds").replace("+00:00", "Z"),
             )
             arrival = clock + rng.uniform(0, time_scale * 3)  # delivery jitter reorders events of one order
             arrivals.append((arrival, event))

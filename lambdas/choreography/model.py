@@ -20,6 +20,8 @@ MODEL_SCHEMA_PATH = Path(__file__).with_name("model.schema.json")
 SUCCESS = "success"
 FAILURE = "failure"
 DEFAULT_ESCALATIONS = 3
+ENVELOPE_TIME = "time"  # the EventBridge envelope's: when the event was put, unless the service set Time
+DEFAULT_CLOCK_SKEW_SECONDS = 5
 
 
 class ModelError(ValueError):
@@ -86,6 +88,8 @@ class Choreography:
     stuck_event: str = "InstanceStuck"  # the detail-type the monitor publishes when a milestone outlives its SLA
     stuck_source: str = ""  # that event's source; empty: choreography-monitor.<name>
     steps: tuple[Step, ...] = ()  # the milestones as the model orders them; empty: `milestones`, in sequence
+    event_time_field: str = ENVELOPE_TIME  # where each event says when its service acted
+    clock_skew_seconds: int = DEFAULT_CLOCK_SKEW_SECONDS  # how much out of order a pair may look and be in order
 
     @property
     def plan(self) -> tuple[Step, ...]:
@@ -138,6 +142,11 @@ class Choreography:
     def correlation_path(self) -> tuple[str, ...]:
         """The correlation key as path segments into the EventBridge event."""
         return tuple(self.correlation_key.split("."))
+
+    @property
+    def event_time_path(self) -> tuple[str, ...]:
+        """Where the event's own time is, as path segments into the EventBridge event."""
+        return tuple(self.event_time_field.split("."))
 
     @property
     def instance_key(self) -> str:
@@ -231,6 +240,8 @@ def parse_model(document: Any, source: str = "<model>", *, validated: bool = Fal
         stuck_event=stuck.get("event", Choreography.stuck_event),
         stuck_source=stuck.get("source", ""),
         steps=tuple(steps) if any(isinstance(step, Concurrent) for step in steps) else (),
+        event_time_field=document.get("eventTime", {}).get("field", ENVELOPE_TIME),
+        clock_skew_seconds=document.get("eventTime", {}).get("clockSkewSeconds", DEFAULT_CLOCK_SKEW_SECONDS),
     )
 
 
@@ -338,14 +349,16 @@ def _reference_problems(document: Mapping[str, Any], source: str) -> Iterator[Mo
             source, "stuck.source", f"{stuck['source']!r} is a service's source: the monitor's own must differ"
         )
     key_path = document["correlationKey"].split(".")[1:]  # below detail, which each event's schema describes
+    time_field = document.get("eventTime", {}).get("field", ENVELOPE_TIME)
+    time_path = time_field.split(".")[1:] if time_field != ENVELOPE_TIME else None
     for name, event in events.items():
         if name not in used:
             yield ModelError(source, f"events.{name}", "is defined but neither starts nor settles a milestone")
-        yield from _event_schema_problems(source, name, event["schema"], key_path)
+        yield from _event_schema_problems(source, name, event["schema"], key_path, time_path)
 
 
 def _event_schema_problems(
-    source: str, name: str, schema: Mapping[str, Any], key_path: list[str]
+    source: str, name: str, schema: Mapping[str, Any], key_path: list[str], time_path: list[str] | None
 ) -> Iterator[ModelError]:
     where = ["events", name, "schema"]
     try:
@@ -355,7 +368,17 @@ def _event_schema_problems(
             source, field_path([*where, *error.absolute_path]), f"not a valid JSON Schema: {error.message}"
         )
         return
-    yield from _correlation_key_problems(source, where, schema, key_path)
+    yield from _string_property_problems(
+        source, where, schema, key_path, what="the correlation key", why="names an execution"
+    )
+    if time_path is not None:
+        problems = list(
+            _string_property_problems(source, where, schema, time_path, what="the event time", why="is ISO 8601")
+        )
+        yield from problems
+        if not problems and _schema_at(schema, time_path).get("format") != "date-time":
+            at = field_path([*where, *_properties_path(time_path), "format"])
+            yield ModelError(source, at, 'must be "date-time": the event time is compared between milestones')
     # Examples document the event for the services' authors and feed the local workload: keep them true.
     examples = schema.get("examples")
     if not isinstance(examples, list) or not examples:
@@ -373,10 +396,11 @@ def _event_schema_problems(
             yield ModelError(source, at, f"the example does not match its own schema: {problem.message}")
 
 
-def _correlation_key_problems(
-    source: str, where: list[Any], schema: Mapping[str, Any], key_path: list[str]
+def _string_property_problems(
+    source: str, where: list[Any], schema: Mapping[str, Any], key_path: list[str], *, what: str, why: str
 ) -> Iterator[ModelError]:
-    """Each event must carry the correlation key as a string: without it an event can only be quarantined."""
+    """Each event must carry the correlation key (and a detail field named as its time) as a required
+    string: without it an event can only be quarantined."""
     key = ".".join(["detail", *key_path])
     level: Mapping[str, Any] = schema
     for depth, segment in enumerate(key_path):
@@ -384,7 +408,7 @@ def _correlation_key_problems(
             yield ModelError(
                 source,
                 field_path([*where, *_properties_path(key_path[:depth]), "required"]),
-                f"must list {segment!r}: every event carries the correlation key {key}",
+                f"must list {segment!r}: every event carries {what} {key}",
             )
             return
         child = level.get("properties", {}).get(segment)
@@ -392,7 +416,7 @@ def _correlation_key_problems(
             yield ModelError(
                 source,
                 field_path([*where, *_properties_path(key_path[: depth + 1])]),
-                f"is not described: the correlation key {key} must be a string property",
+                f"is not described: {what} {key} must be a string property",
             )
             return
         level = child
@@ -400,8 +424,14 @@ def _correlation_key_problems(
         yield ModelError(
             source,
             field_path([*where, *_properties_path(key_path), "type"]),
-            f'must be "string": the correlation key {key} names an execution',
+            f'must be "string": {what} {key} {why}',
         )
+
+
+def _schema_at(schema: Mapping[str, Any], path: list[str]) -> Mapping[str, Any]:
+    for segment in path:
+        schema = schema["properties"][segment]
+    return schema
 
 
 def _properties_path(segments: list[str]) -> list[str]:

@@ -133,13 +133,18 @@ class EventClassifier:
         event_id = raw.get("id")
         if not isinstance(event_id, str) or not event_id:
             return Rejection("id", "is missing or not a string")
-        raw_time = raw.get("time")
+        field = self.model.event_time_field  # the envelope's time, or the service's own in the detail
+        raw_time: Any = raw
+        for segment in self.model.event_time_path:
+            raw_time = raw_time.get(segment) if isinstance(raw_time, Mapping) else None
+        if raw_time is None:
+            return Rejection(field, "is missing: it is when the service acted")
         try:
             event_time = datetime.fromisoformat(str(raw_time).replace("Z", "+00:00"))
         except ValueError:
-            return Rejection("time", f"{str(raw_time)[:60]!r} is not an ISO 8601 time")
+            return Rejection(field, f"{str(raw_time)[:60]!r} is not an ISO 8601 time")
         if event_time.tzinfo is None:
-            return Rejection("time", f"{raw_time!r} has no time zone")
+            return Rejection(field, f"{str(raw_time)[:60]!r} has no time zone")
         return event_type, event_id, event_time
 
     def _correlation_id(self, raw: Mapping[str, Any]) -> str | Rejection:

@@ -126,3 +126,30 @@ def test_arbitrary_json_never_raises(classifier: EventClassifier, raw: Any) -> N
     assert isinstance(result, Rejection)
     assert result.field
     assert result.reason
+
+
+def test_a_model_that_names_a_detail_time_reads_it_not_the_envelopes(return_model: Choreography) -> None:
+    classifier, factory = EventClassifier(return_model), EventFactory(return_model)
+    event = factory.event("ReturnApproved", "RET-1")
+    event["detail"]["occurredAt"] = "2026-03-01T09:30:00+01:00"  # the service acted then
+    event["time"] = "2026-03-01T12:00:00Z"  # and put the event on the bus later
+    result = classifier.classify(event)
+    assert isinstance(result, ChoreographyEvent)
+    assert result.event_time.isoformat() == "2026-03-01T09:30:00+01:00"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(None, "is missing: it is when the service acted"), ("soon", "is not an ISO 8601 time")],
+)
+def test_a_detail_time_that_is_missing_or_bad_is_refused_naming_it(
+    return_model: Choreography, value: str | None, message: str
+) -> None:
+    event = EventFactory(return_model).event("ReturnApproved", "RET-1")
+    if value is None:
+        del event["detail"]["occurredAt"]
+    else:
+        event["detail"]["occurredAt"] = value
+    result = EventClassifier(return_model).classify(event)
+    assert isinstance(result, Rejection)
+    assert (result.field, message in result.reason) == ("detail.occurredAt", True)

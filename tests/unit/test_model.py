@@ -118,6 +118,21 @@ BROKEN = {
         "events.OrderDispatched.schema.properties.orderId.type",
         'must be "string"',
     ),
+    "event time outside detail": (
+        _set(["eventTime"], {"field": "occurredAt"}),
+        "eventTime.field",
+        "does not match the pattern",
+    ),
+    "event time not required": (
+        _set(["eventTime"], {"field": "detail.occurredAt"}),
+        "events.OrderPlaced.schema.required",
+        "must list 'occurredAt': every event carries the event time detail.occurredAt",
+    ),
+    "negative clock skew": (
+        _set(["eventTime"], {"clockSkewSeconds": -1}),
+        "eventTime.clockSkewSeconds",
+        "less than the minimum",
+    ),
     "event without an example": (
         _delete(["events", "OrderDelivered", "schema", "examples"]),
         "events.OrderDelivered.schema.examples",
@@ -224,3 +239,22 @@ def test_every_problem_of_a_file_is_found_at_once(tmp_path: Path) -> None:
     ]
     assert all(problem.source == str(path) for problem in problems)
     assert model_problems(ORDER_MODEL_PATH) == []
+
+
+def test_an_event_time_in_the_detail_must_be_a_date_time(return_model: Choreography, tmp_path: Path) -> None:
+    assert return_model.event_time_field == "detail.occurredAt"  # the shipped model that names one
+    assert return_model.clock_skew_seconds == 5
+    document = json.loads((MODELS_DIR / "return_refund.json").read_text())
+    del document["events"]["RefundIssued"]["schema"]["properties"]["occurredAt"]["format"]
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(ModelError) as raised:
+        load_model(path)
+    assert raised.value.field == "events.RefundIssued.schema.properties.occurredAt.format"
+    assert 'must be "date-time"' in raised.value.message
+
+
+def test_the_event_time_defaults_to_the_envelopes(order_model: Choreography) -> None:
+    assert order_model.event_time_field == "time"
+    assert order_model.event_time_path == ("time",)
+    assert order_model.clock_skew_seconds == 5
