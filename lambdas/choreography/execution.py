@@ -31,12 +31,12 @@ def wait_output(event_id: str, event_type: str, event_time: str) -> str:
     return json.dumps(document, separators=(",", ":"))
 
 
-def previous_event_time(state_text: Any, previous: tuple[str, ...]) -> str | None:
-    """From the execution's state as it reached a milestone (JSON), the time its SLA clock started: the
-    latest event of the milestones it follows (`previous`), or the start's for a first milestone (no
-    previous). None when the execution does not know one of them: that event arrived before its wait
-    (the wait's result is then an error, not the event), or an older correlator started the execution
-    without the start's time."""
+def previous_event(state_text: Any, previous: tuple[str, ...]) -> tuple[str | None, str] | None:
+    """From the execution's state as it reached a milestone (JSON), where its SLA clock started: the
+    latest event of the milestones it follows (`previous`), as (that milestone, its time), or the start's
+    time for a first milestone (no previous), as (None, time). None when the execution does not know one
+    of them: that event arrived before its wait (the wait's result is then an error, not the event), or
+    an older correlator started the execution without the start's time."""
     try:
         state = json.loads(state_text)
     except (TypeError, ValueError):
@@ -45,20 +45,20 @@ def previous_event_time(state_text: Any, previous: tuple[str, ...]) -> str | Non
         return None
     if not previous:
         started = state.get(STARTED_AT)
-        return started if isinstance(started, str) else None
+        return (None, started) if isinstance(started, str) else None
     concurrent = state.get(CONCURRENT)
     settled = {
         **(concurrent.get(MILESTONES) or {} if isinstance(concurrent, Mapping) else {}),
         **(state.get(MILESTONES) or {}),
     }
-    times = []
+    times: list[tuple[str | None, str]] = []
     for name in previous:
         output = settled.get(name)
         time = output.get(EVENT_TIME) if isinstance(output, Mapping) else None
         if not isinstance(time, str):
             return None
-        times.append(time)
-    return max(times, key=moment)
+        times.append((name, time))
+    return max(times, key=lambda pair: moment(pair[1]))
 
 
 def moment(text: str) -> datetime:

@@ -77,6 +77,11 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         # A metric set of its own: its dimension is the milestone measured, not the event's type.
         with single_metric(name="MilestoneLatency", unit=MetricUnit.Seconds, value=seconds) as latency:
             latency.add_dimension("milestone", milestone)
+    for milestone, follows, _ in result.deviations or ():
+        # Per pair: which service acted before the one it should follow.
+        with single_metric(name="OutOfOrder", unit=MetricUnit.Count, value=1) as deviation:
+            deviation.add_dimension("milestone", milestone)
+            deviation.add_dimension("follows", follows)
     if result.outcome is Outcome.QUARANTINED:
         logger.warning("event quarantined", extra=result.as_dict())
     else:

@@ -81,6 +81,9 @@ class Result:
     # Milestone -> seconds from the previous milestone's event (or the start) to its own, for each pair
     # this event completes; a pair is measured by whichever of its two events is recorded second.
     latencies: Mapping[str, float] | None = None
+    # Of those pairs, the ones out of the modelled order: (milestone, the milestone it follows, seconds
+    # its event time is before that one's), beyond the model's clock skew.
+    deviations: tuple[tuple[str, str, float], ...] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {key: value for key, value in self.__dict__.items() if value not in (None, False)}
@@ -147,10 +150,26 @@ class Correlator:
                 result = replace(result, outcome=Outcome.DELIVERED)
             except TokenClosed:
                 result = replace(result, outcome=Outcome.DUPLICATE if not first else Outcome.LATE)
-        return replace(result, latencies=self._latencies(event, before, waited=bool(token))) if first else result
+        if not first:
+            return result
+        pairs = self._pairs(event, before, waited=bool(token))
+        skew = self.classifier.model.clock_skew_seconds
+        return replace(
+            result,
+            latencies={milestone: seconds for milestone, (_, seconds) in pairs.items()},
+            deviations=tuple(
+                (milestone, follows, -seconds)
+                for milestone, (follows, seconds) in pairs.items()
+                if follows is not None and -seconds > skew
+            )
+            or None,
+        )
 
-    def _latencies(self, event: ChoreographyEvent, before: Mapping[str, Any], *, waited: bool) -> dict[str, float]:
-        """Milestone latencies this first delivery completes, within two AWS calls in all.
+    def _pairs(
+        self, event: ChoreographyEvent, before: Mapping[str, Any], *, waited: bool
+    ) -> dict[str, tuple[str | None, float]]:
+        """Milestone latencies this first delivery completes, within two AWS calls in all: milestone ->
+        (the milestone whose event its clock started with, None for the start; seconds).
 
         The pair (previous, this): when the execution waited here, its token write stored the previous
         event's time, which this event's write returned. When this event came first, the one call left
@@ -162,16 +181,18 @@ class Correlator:
         assert event.milestone is not None
         model = self.classifier.model
         previous = tuple(m.name for m in model.predecessors[event.milestone.name])
-        latencies = _following_latency(model, event.milestone, event.event_time, before)
+        pairs = _following_pair(model, event.milestone, event.event_time, before)
+        started: tuple[str | None, str] | None = None
         if waited:
-            started = execution.previous_event_time(before.get(table.REACHED_WITH), previous)
+            started = execution.previous_event(before.get(table.REACHED_WITH), previous)
         elif len(previous) <= 1:
-            started = self._leave_time_on(event, previous[0] if previous else table.INSTANCE_SK)
-        else:  # its clock started with the last of several: no one record to leave the time on
-            started = None
+            time = self._leave_time_on(event, previous[0] if previous else table.INSTANCE_SK)
+            started = (previous[0] if previous else None, time) if time else None
+        # else its clock started with the last of several: no one record to leave the time on
         if started:
-            latencies.update(_latency(event.milestone.name, started, event.event_time))
-        return latencies
+            follows, time = started
+            pairs.update({m: (follows, s) for m, s in _latency(event.milestone.name, time, event.event_time).items()})
+        return pairs
 
     def _leave_time_on(self, event: ChoreographyEvent, sort_key: str) -> str | None:
         """The previous record's event time, if it is recorded; else this event's time is left for it."""
@@ -187,9 +208,9 @@ class Correlator:
         return time if isinstance(time, str) else None
 
 
-def _following_latency(
+def _following_pair(
     model: Choreography, milestone: Milestone, event_time: datetime, before: Mapping[str, Any]
-) -> dict[str, float]:
+) -> dict[str, tuple[str | None, float]]:
     """The next milestone's latency, if its event came first and left its time on this record (only a
     milestone that follows this one alone leaves it here)."""
     next_time = before.get(table.NEXT_EVENT_TIME)
@@ -197,7 +218,9 @@ def _following_latency(
     if len(following) != 1 or len(model.predecessors[following[0].name]) != 1 or not isinstance(next_time, str):
         return {}
     try:
-        return {following[0].name: _seconds(event_time.isoformat(), datetime.fromisoformat(next_time))}
+        return {
+            following[0].name: (milestone.name, _seconds(event_time.isoformat(), datetime.fromisoformat(next_time)))
+        }
     except (TypeError, ValueError):
         return {}
 

@@ -83,6 +83,23 @@ def _add_durations(model: Choreography, milestones: list[dict[str, Any]], starte
         milestone["durationSeconds"] = _seconds_between(starts[milestone["name"]], milestone["eventTime"])
 
 
+def _deviations(model: Choreography, milestones: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The services that acted out of the modelled order: each milestone whose event time is earlier than
+    the latest event of the milestones it follows, by more than the model's clock skew. Concurrent
+    milestones follow none of each other; a first milestone follows only the start."""
+    times: dict[str, str | None] = {m["name"]: m["eventTime"] for m in milestones}
+    found = []
+    for milestone in milestones:
+        known = [(p.name, times[p.name]) for p in model.predecessors[milestone["name"]] if times[p.name]]
+        if not milestone["eventTime"] or not known:
+            continue
+        follows, time = max(known, key=lambda pair: execution.moment(str(pair[1])))
+        early = _seconds_between(milestone["eventTime"], time)
+        if early is not None and early > model.clock_skew_seconds:
+            found.append({"milestone": milestone["name"], "follows": follows, "earlyBySeconds": early})
+    return found
+
+
 def _position_of_execution(milestones: list[dict[str, Any]]) -> int:
     return next((i for i, m in enumerate(milestones) if m["state"] in (AWAITING, STUCK, FAILED, TIMED_OUT, PENDING)), 0)
 
@@ -128,6 +145,7 @@ def describe_instance(model: Choreography, instance_id: str, items: Mapping[str,
         "since": instance.get(table.STATUS_UPDATED_AT),
         "startedAt": started_by.get(table.EVENT_TIME),
         "milestones": milestones,
+        "deviations": _deviations(model, milestones),
     }
     if status == table.RUNNING and awaiting:
         description["awaiting"] = awaiting["name"]

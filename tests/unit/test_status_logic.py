@@ -117,3 +117,48 @@ def test_answers_name_the_id_as_the_services_do() -> None:
     entry = describe_entry(model, item)
     assert entry["returnId"] == "RET-1"
     assert "orderId" not in entry
+
+
+def _settled_at(time: str) -> dict[str, Any]:
+    return _settled(**{table.TASK_TOKEN: "x"}) | {
+        table.SETTLED_BY: {
+            table.OUTCOME: "success",
+            table.EVENT_TYPE: "E",
+            table.EVENT_TIME: time,
+            table.ARRIVED_AT: "a",
+        }
+    }
+
+
+def test_a_service_that_acted_before_the_milestone_it_follows_is_one_deviation(order_model: Choreography) -> None:
+    payment, inventory, packaging, dispatch, delivery = (m.name for m in order_model.milestones)
+    records = {
+        table.INSTANCE_SK: {
+            table.STATUS: table.COMPLETED,
+            table.STARTED_BY: {table.EVENT_TIME: "2026-03-01T10:00:00Z"},
+        },
+        payment: _settled_at("2026-03-01T09:59:00+00:00"),  # before the start: a first milestone follows no milestone
+        inventory: _settled_at("2026-03-01T10:05:00+00:00"),
+        packaging: _settled_at("2026-03-01T09:50:00+00:00"),  # packed 15 minutes before the stock was reserved
+        dispatch: _settled_at("2026-03-01T10:10:00+00:00"),
+        delivery: _settled_at("2026-03-01T10:09:57+00:00"),  # 3 s early: within the model's clock skew
+    }
+    description = describe_instance(order_model, "ORD-9", records)
+    assert order_model.clock_skew_seconds == 5
+    assert description["deviations"] == [{"milestone": packaging, "follows": inventory, "earlyBySeconds": 900.0}]
+
+
+def test_concurrent_milestones_impose_no_order_between_themselves() -> None:
+    loan = load_model(RETURN_MODEL_PATH.with_name("loan_application.json"))
+    credit, identity, underwriting, payout = (m.name for m in loan.milestones)
+    assert loan.concurrent(loan.milestones[0])
+    records = {
+        table.INSTANCE_SK: {table.STATUS: table.RUNNING},
+        credit: _settled_at("2026-03-01T11:00:00+00:00"),
+        identity: _settled_at("2026-03-01T10:00:00+00:00"),  # an hour before the credit check: either order holds
+        underwriting: _settled_at("2026-03-01T10:30:00+00:00"),  # after one check, before the other
+        payout: _settled_at("2026-03-01T12:00:00+00:00"),
+    }
+    description = describe_instance(loan, "LOAN-1", records)
+    # Underwriting follows both checks: it is measured against the later one, and only it deviates.
+    assert description["deviations"] == [{"milestone": underwriting, "follows": credit, "earlyBySeconds": 1800.0}]
