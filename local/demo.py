@@ -28,7 +28,7 @@ from local.loadrun import run as run_workload
 from local.loadrun import status_request
 from local.models import UnknownModel, chosen_models
 from local.runtime import LocalRuntime
-from local.workload import generate
+from local.workload import Rates, generate
 from stacks.names import stack_name
 from stacks.packaging import MODELS_DIR
 
@@ -147,7 +147,7 @@ def stuck(stack: StackTemplate, model: Choreography, out: Path) -> None:
 
 def workload(stack: StackTemplate, model: Choreography, args: argparse.Namespace) -> dict[str, Any]:
     print(f"\n== {model.name}: {args.orders} orders, seed {args.seed}, faults {args.faults:.0%}")
-    load = generate(model, args.orders, args.seed)
+    load = generate(model, args.orders, args.seed, Rates(out_of_order=args.out_of_order))
     with LocalRuntime(stack) as runtime:
         started = time.monotonic()
 
@@ -186,6 +186,12 @@ def workload(stack: StackTemplate, model: Choreography, args: argparse.Namespace
         print(f"  {state:<12} {report['expected'].get(state, 0):>8} {report['actual'].get(state, 0):>8}")
     print(f"  mismatches {len(report['mismatches'])}, lost events {len(report['lost'])}, redriven {report['redriven']}")
     print(f"  events: {report['events']}")
+    deviations = report["deviations"]
+    print(
+        f"  services out of order: planted {deviations['planted']}, found {deviations['found']} "
+        f"(missed {len(deviations['missed'])}, invented {len(deviations['invented'])}); "
+        f"OutOfOrder metrics on the event path {deviations['metric']}"
+    )
     print(
         f"  state transitions per completed order: median {report['transitions']['median']}, max {report['transitions']['max']}"
     )
@@ -214,11 +220,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--seed", type=int, default=1, help="seed of the workload")
     parser.add_argument("--faults", type=float, default=0.0, help="share of the handlers' AWS calls that fail or crash")
+    parser.add_argument(
+        "--out-of-order",
+        type=float,
+        default=Rates.out_of_order,
+        help=f"share of orders where a service acts before the milestone it follows (default {Rates.out_of_order})",
+    )
     parser.add_argument("--json", help="write the workload's report to this file")
     parser.add_argument("--out", type=Path, default=Path("demo-output"), help="folder for the pictures of orders")
     args = parser.parse_args(argv)
-    if not 0 <= args.faults < 1:
-        parser.error("--faults is a share between 0 and 1")
+    if not 0 <= args.faults < 1 or not 0 <= args.out_of_order <= 1:
+        parser.error("--faults is a share between 0 and 1, --out-of-order one from 0 to 1")
     try:
         models = chosen_models(args.model)
     except UnknownModel as unknown:

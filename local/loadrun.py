@@ -38,6 +38,7 @@ def run(
     correlator = runtime.correlator.logical_id
     runtime.calls_per_invocation.pop(correlator, None)
     accepted_before, outcomes_before = runtime.accepted_event_ids(), Counter(runtime.correlator_outcomes())
+    metrics_from = len(runtime.metrics_output)
     runtime.calls.inject(faults, seed)
     published = 0
     try:
@@ -57,7 +58,9 @@ def run(
     settled = runtime.wait_for_executions(
         [n for n, e in workload.expected.items() if e.startswith(("COMPLETED", "FAILED"))], timeout_s=120
     )
-    actual = {order.order_id: _observed_state(runtime, order.order_id) for order in workload.orders}
+    observed = {order.order_id: _observed(runtime, order.order_id) for order in workload.orders}
+    actual = {order_id: state for order_id, (state, _) in observed.items()}
+    deviations = {order_id: found for order_id, (_, found) in observed.items()}
     elapsed = time.monotonic() - started
     accepted = runtime.accepted_event_ids() - accepted_before
     outcomes = Counter(runtime.correlator_outcomes()) - outcomes_before
@@ -65,6 +68,8 @@ def run(
         runtime,
         workload,
         actual=actual,
+        deviations=deviations,
+        out_of_order_metrics=_out_of_order_metrics(runtime.metrics_output[metrics_from:]),
         settled=settled,
         calls=correlator_calls,
         per_invocation=per_invocation,
@@ -76,17 +81,41 @@ def run(
     )
 
 
-def _observed_state(runtime: LocalRuntime, order_id: str) -> str:
+def _observed(runtime: LocalRuntime, order_id: str) -> tuple[str, set[tuple[str, str]]]:
+    """Where the status function says the order is, and the deviations it found in it."""
     response = runtime.invoke(
         runtime.function_with_handler("lambdas.status.handler.handler"), status_request(f"/orders/{order_id}")
     )
     body = json.loads(response["body"])
+    found = {(d["milestone"], d["follows"]) for d in body.get("deviations", [])}
     status = body.get("status", f"HTTP {response['statusCode']}")
     if status == table.FAILED:
-        return f"FAILED at {body.get('failedAt')}"
+        return f"FAILED at {body.get('failedAt')}", found
     if status == table.RUNNING:
-        return f"RUNNING at {body.get('awaiting')}"
-    return str(status)
+        return f"RUNNING at {body.get('awaiting')}", found
+    return str(status), found
+
+
+def _out_of_order_metrics(records: list[dict[str, Any]]) -> int:
+    """OutOfOrder counts the correlator emitted per milestone pair (EMF holds a metric's values as a list)."""
+    return sum(len(record["OutOfOrder"]) for record in records if "OutOfOrder" in record and "follows" in record)
+
+
+def deviation_check(workload: Workload, found: Mapping[str, set[tuple[str, str]]], metrics: int) -> dict[str, Any]:
+    """The deviations the status answers found against the ones the workload planted. An order that
+    never started has no answer to find one in, so its planted one is not expected."""
+    planted = {
+        order.order_id: {order.planted}
+        for order in workload.orders
+        if order.planted and order.expected != "NOT_STARTED"
+    }
+    return {
+        "planted": sum(len(pairs) for pairs in planted.values()),
+        "found": sum(len(pairs) for pairs in found.values()),
+        "missed": sorted(o for o, pairs in planted.items() if not pairs <= found.get(o, set())),
+        "invented": sorted(o for o, pairs in found.items() if not pairs <= planted.get(o, set())),
+        "metric": metrics,  # on the event path, where a pair is measured without a read (the README's gaps)
+    }
 
 
 def _report(
@@ -94,6 +123,8 @@ def _report(
     workload: Workload,
     *,
     actual: dict[str, str],
+    deviations: dict[str, set[tuple[str, str]]],
+    out_of_order_metrics: int,
     settled: dict[str, str],
     calls: dict[str, int],
     per_invocation: Counter[int],
@@ -127,6 +158,7 @@ def _report(
             "quarantined": outcomes.get("quarantined", 0),
         },
         "lost": lost,
+        "deviations": deviation_check(workload, deviations, out_of_order_metrics),
         "redriven": redriven,
         "transitions": transition_summary(transitions),
         "aws_calls": dict(calls),

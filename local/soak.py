@@ -89,6 +89,12 @@ def merge(reports: list[dict[str, Any]], elapsed: float, shards: int) -> dict[st
         "mismatches": {name: m for r in reports for name, m in r["mismatches"].items()},
         "events": dict(sum((Counter(r["events"]) for r in reports), Counter())),
         "lost": sorted(event_id for r in reports for event_id in r["lost"]),
+        "deviations": {
+            key: sorted(o for r in reports for o in r["deviations"][key])
+            if key in ("missed", "invented")
+            else sum(r["deviations"][key] for r in reports)
+            for key in reports[0]["deviations"]
+        },
         "redriven": sum(r["redriven"] for r in reports),
         "transitions": transition_summary(sorted(counts.elements())),
         "aws_calls": dict(calls),

@@ -1,5 +1,6 @@
 """A deterministic workload for a model: orders with per-milestone delays, shuffled arrival across and
-within orders, duplicates, failures, stuck orders, events for orders never placed, and malformed events.
+within orders, duplicates, failures, stuck orders, events for orders never placed, malformed events, and
+services that act out of the modelled order.
 
 Each order carries the final state the scenario implies, which the runner compares with what the status
 function reports; nothing here decides what the system did.
@@ -29,6 +30,9 @@ class Rates:
     stuck: float = 0.05  # share of orders whose next milestone event is never sent
     orphans: float = 0.02  # share of orders whose start event is never sent
     malformed: float = 0.02  # malformed events, as a share of all events
+    # Share of orders where one service acts before the milestone it follows (its event time earlier than
+    # that milestone's, by more than the model's clock skew): a deviation planted for the monitor to find.
+    out_of_order: float = 0.05
 
 
 @dataclass
@@ -36,6 +40,7 @@ class Order:
     order_id: str
     expected: str  # COMPLETED, FAILED at X, RUNNING at X (stuck), NOT_STARTED
     events: list[dict[str, Any]] = field(default_factory=list)
+    planted: tuple[str, str] | None = None  # (milestone, the milestone it follows): the deviation planted
 
 
 @dataclass
@@ -59,8 +64,11 @@ def generate(
     start = datetime(2026, 1, 1, tzinfo=UTC)
     result: list[Order] = []
     arrivals: list[tuple[float, Any]] = []
+    # Its own stream: planting deviations leaves every other choice of a seed's workload as it was.
+    planting = random.Random(f"{seed}-out-of-order")
     for number in range(orders):
         order = _order(model, factory, rng, rates, f"W{seed}-{number:05d}")
+        first_arrival = len(arrivals)
         placed_at = rng.uniform(0, orders * time_scale / 4)
         clock = placed_at
         for event in order.events:
@@ -75,6 +83,11 @@ def generate(
             arrivals.append((arrival, event))
             if rng.random() < rates.duplicates:
                 arrivals.append((arrival + rng.uniform(0, time_scale * 5), copy.deepcopy(event)))
+        if planting.random() < rates.out_of_order:
+            order.planted = _plant_deviation(model, factory, planting, order)
+            stamped = {event["id"]: event["time"] for event in order.events}
+            for _, delivered in arrivals[first_arrival:]:  # its duplicates say what the event says
+                factory.stamp(delivered, stamped[delivered["id"]])
         result.append(order)
     malformed = int(len(arrivals) * rates.malformed)
     for number in range(malformed):
@@ -104,3 +117,27 @@ def _order(model: Choreography, factory: EventFactory, rng: random.Random, rates
             return Order(order_id, f"{FAILED} at {milestone.name}", events)
         events.append(factory.event(milestone.success[0], order_id))
     return Order(order_id, COMPLETED, events)
+
+
+def _plant_deviation(
+    model: Choreography, factory: EventFactory, rng: random.Random, order: Order
+) -> tuple[str, str] | None:
+    """Move one milestone's event time before the latest event of the milestones it follows (each must
+    have one in the order), by more than the clock skew. Only the times change: the events arrive when
+    they would have. Milestones that follow it stay after it, so this is the order's one deviation."""
+    times = {
+        role.milestone.name: event
+        for event in order.events
+        if (role := model.roles[event["detail-type"]]).milestone is not None
+    }
+    candidates = [
+        name for name in times if model.predecessors[name] and all(p.name in times for p in model.predecessors[name])
+    ]
+    if not candidates:
+        return None
+    chosen = rng.choice(candidates)
+    follows = max(model.predecessors[chosen], key=lambda p: times[p.name]["time"]).name
+    early = timedelta(seconds=model.clock_skew_seconds + rng.randint(60, 3600))
+    moment = datetime.fromisoformat(times[follows]["time"].replace("Z", "+00:00")) - early
+    factory.stamp(times[chosen], moment.isoformat(timespec="seconds").replace("+00:00", "Z"))
+    return chosen, follows

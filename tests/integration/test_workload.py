@@ -22,7 +22,7 @@ def test_the_workload_is_deterministic_under_a_seed(order_model: Choreography) -
 def test_every_order_ends_where_its_scenario_says(
     runtime: LocalRuntime, order_model: Choreography, faults: float
 ) -> None:
-    rates = Rates(duplicates=0.15, failure=0.1, stuck=0.1, orphans=0.05, malformed=0.03)
+    rates = Rates(duplicates=0.15, failure=0.1, stuck=0.1, orphans=0.05, malformed=0.03, out_of_order=0.3)
     workload = generate(order_model, 50, seed=int(faults * 100) + 1, rates=rates)
     report = run(runtime, workload, faults=faults, seed=3)
     assert report["mismatches"] == {}
@@ -33,3 +33,10 @@ def test_every_order_ends_where_its_scenario_says(
     assert report["transitions"]["median"] >= len(order_model.milestones) + 1
     if faults:
         assert sum(report["faults_injected"].values()) > 0
+    # Every service planted out of order is found in its status answer, and nothing else is; the event
+    # path's metric counts each at most once, retries and duplicates included.
+    deviations = report["deviations"]
+    assert deviations["planted"] >= 5
+    assert (deviations["missed"], deviations["invented"]) == ([], [])
+    assert deviations["found"] == deviations["planted"]
+    assert 0 < deviations["metric"] <= deviations["planted"]
