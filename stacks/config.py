@@ -30,6 +30,9 @@ class MonitorSettings:
     # The bus the services already publish to, in the deploying account (often "default"): a rule there
     # forwards the model's events to the monitor's bus. None: the services publish to the monitor's bus.
     services_bus: str | None = None
+    # An alarm when a service acts before the milestone it follows (OutOfOrder): a bug in the choreography,
+    # not an outage, so off unless asked for.
+    out_of_order_alarm: bool = False
 
     @classmethod
     def from_context(cls, scope: Construct) -> MonitorSettings:
@@ -41,6 +44,7 @@ class MonitorSettings:
             "alertEmails",
             "archiveRetentionDays",
             "servicesBus",
+            "outOfOrderAlarm",
         }
         unknown = sorted(set(raw) - known)
         if unknown:
@@ -66,6 +70,11 @@ class MonitorSettings:
                 f"cdk.json context {CONTEXT_KEY}.servicesBus: {services_bus!r} is not an event bus name in this "
                 "account (letters, digits, . - _, up to 256 characters; for a bus in another account see the README)"
             )
+        out_of_order_alarm = raw.get("outOfOrderAlarm", cls.out_of_order_alarm)
+        if not isinstance(out_of_order_alarm, bool):
+            raise SettingsError(
+                f"cdk.json context {CONTEXT_KEY}.outOfOrderAlarm: {out_of_order_alarm!r} is not true or false"
+            )
         return cls(
             allowed_accounts=accounts,
             retention_days=_positive(raw, "retentionDays", cls.retention_days),
@@ -73,6 +82,7 @@ class MonitorSettings:
             alert_emails=emails,
             archive_retention_days=_positive(raw, "archiveRetentionDays", cls.archive_retention_days),
             services_bus=services_bus,
+            out_of_order_alarm=out_of_order_alarm,
         )
 
 

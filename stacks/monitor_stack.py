@@ -172,6 +172,7 @@ class ChoreographyMonitorStack(Stack):
             quarantine=quarantine,
             rule_dead_letters=rule_dead_letters,
             emails=settings.alert_emails,
+            out_of_order_alarm=settings.out_of_order_alarm,
         )
         # Every service event, kept for a replay after an outage; replayed events converge like retries.
         archive = events.Archive(

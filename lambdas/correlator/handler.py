@@ -18,6 +18,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
+from lambdas.choreography.metrics import OUT_OF_ORDER
 from lambdas.choreography.model import load_model
 from lambdas.clients import clients
 from lambdas.correlator.classify import EventClassifier
@@ -79,9 +80,12 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
             latency.add_dimension("milestone", milestone)
     for milestone, follows, _ in result.deviations or ():
         # Per pair: which service acted before the one it should follow.
-        with single_metric(name="OutOfOrder", unit=MetricUnit.Count, value=1) as deviation:
+        with single_metric(name=OUT_OF_ORDER, unit=MetricUnit.Count, value=1) as deviation:
             deviation.add_dimension("milestone", milestone)
             deviation.add_dimension("follows", follows)
+    if result.deviations:  # and all pairs together (the service's dimension only), for one alarm
+        with single_metric(name=OUT_OF_ORDER, unit=MetricUnit.Count, value=len(result.deviations)):
+            pass
     if result.outcome is Outcome.QUARANTINED:
         logger.warning("event quarantined", extra=result.as_dict())
     else:

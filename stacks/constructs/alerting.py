@@ -23,6 +23,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from lambdas.choreography.metrics import OUT_OF_ORDER
 from lambdas.choreography.model import Choreography
 from stacks.constructs.event_bus import MAX_EVENT_AGE, RETRY_ATTEMPTS
 
@@ -52,6 +53,7 @@ class Alerting(Construct):
         quarantine: sqs.IQueue,
         rule_dead_letters: sqs.IQueue,
         emails: tuple[str, ...],
+        out_of_order_alarm: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = self._topic(model, emails)
@@ -92,6 +94,16 @@ class Alerting(Construct):
                 f"{model.name}: an instance failed (a failure event, or a milestone that stayed stuck)",
             ),
         ]
+        if out_of_order_alarm:
+            out_of_order = cloudwatch.Metric(
+                namespace=namespace,
+                metric_name=OUT_OF_ORDER,
+                dimensions_map={"service": correlator_service},  # every milestone pair together
+                statistic="Sum",
+                period=PERIOD,
+            )
+            description = f"{model.name}: a service acted before the milestone it follows (see the status answer)"
+            self.alarms.append(self._alarm("ServicesOutOfOrder", out_of_order, description))
         for name, queue in dead_letter_queues.items():
             depth = queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum")
             self.alarms.append(self._alarm(f"{name}NotEmpty", depth, f"{model.name}: {name} holds events to redrive"))
@@ -201,6 +213,18 @@ class Alerting(Construct):
             )
             for milestone in model.milestones
         ]
+        out_of_order = [
+            cloudwatch.Metric(
+                namespace=namespace,
+                metric_name=OUT_OF_ORDER,
+                dimensions_map={"service": service, "milestone": milestone.name, "follows": follows.name},
+                statistic="Sum",
+                period=PERIOD,
+                label=f"{milestone.name} before {follows.name}",
+            )
+            for milestone in model.milestones
+            for follows in model.predecessors[milestone.name]
+        ]
         dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{model.name}-monitor")
         dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Orders", left=orders, width=12),
@@ -222,7 +246,10 @@ class Alerting(Construct):
                 width=8,
             ),
         )
-        dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24))
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="Services out of order, by milestone pair", left=out_of_order, width=12),
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=12),
+        )
         return dashboard
 
 

@@ -119,7 +119,7 @@ def metric_violations(stack: StackTemplate, published: Emitted | None = None) ->
 
 
 # Dimensions whose value is one of the model's names: a run emits those it met, the dashboard draws all.
-VARYING = {"eventType", "milestone"}
+VARYING = {"eventType", "milestone", "follows"}
 
 
 def _shape(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:

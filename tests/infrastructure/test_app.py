@@ -81,6 +81,7 @@ def test_an_empty_models_folder_is_an_error(tmp_path: Path) -> None:
         ("retentionDay", 3, "unknown setting"),
         ("alertEmails", ["ops.example.com"], "is not an e-mail address"),
         ("archiveRetentionDays", -1, "not a positive whole number"),
+        ("outOfOrderAlarm", "yes", "is not true or false"),
     ],
 )
 def test_bad_settings_name_the_setting(tmp_path: Path, setting: str, value: object, message: str) -> None:
@@ -121,3 +122,25 @@ def test_alert_emails_subscribe_to_the_topic_and_the_archive_keeps_the_configure
     for address in ("ops@example.com", "oncall@example.com"):
         template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": address})
     template.has_resource_properties("AWS::Events::Archive", {"RetentionDays": 7})
+
+
+def test_the_out_of_order_alarm_watches_what_the_correlator_emits_for_all_pairs(tmp_path: Path) -> None:
+    context = cdk_context()
+    context["choreography-monitor"] = {"outOfOrderAlarm": True}
+    models = _models_dir(tmp_path, ("order.json", ORDER_MODEL_PATH.read_text()))
+    (stack,) = build_app(cdk.App(context=context, outdir=str(tmp_path / "out")), models)
+    template = Template.from_stack(stack).to_json()
+    resources = template["Resources"]
+    alarms = {i: r["Properties"] for i, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    (alarm,) = [a for i, a in alarms.items() if i.startswith("AlertingServicesOutOfOrder")]
+    (correlator,) = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"] == "lambdas.correlator.handler.handler"
+    ]
+    variables = correlator["Environment"]["Variables"]
+    # The correlator's all-pairs metric: its namespace, and the service dimension alone, as Powertools
+    # writes them from the function's environment.
+    assert (alarm["Namespace"], alarm["MetricName"]) == (variables["POWERTOOLS_METRICS_NAMESPACE"], "OutOfOrder")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": variables["POWERTOOLS_SERVICE_NAME"]}]
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == ("Sum", 0, "GreaterThanThreshold")

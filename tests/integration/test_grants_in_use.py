@@ -19,7 +19,7 @@ from tests.checks.metrics import emitted_metrics, metric_violations
 
 @pytest.fixture(scope="module")
 def exercised(runtime: LocalRuntime, events: EventFactory, order_model: Choreography) -> LocalRuntime:
-    rates = Rates(duplicates=0.3, failure=0.2, stuck=0.1, orphans=0.05, malformed=0.1)
+    rates = Rates(duplicates=0.3, failure=0.2, stuck=0.1, orphans=0.05, malformed=0.1, out_of_order=0.4)
     report = run(runtime, generate(order_model, 30, seed=11, rates=rates))
     assert report["mismatches"] == {}
     status = runtime.function_with_handler("lambdas.status.handler.handler")
@@ -57,7 +57,8 @@ def test_every_call_is_granted_and_every_grant_is_used(exercised: LocalRuntime, 
 def test_every_custom_metric_drawn_is_one_a_handler_emits(
     exercised: LocalRuntime, order_stack: StackTemplate, order_model: Choreography
 ) -> None:
-    names = {"eventType": set(order_model.roles) | {"unknown"}, "milestone": {m.name for m in order_model.milestones}}
+    milestones = {m.name for m in order_model.milestones}
+    names = {"eventType": set(order_model.roles) | {"unknown"}, "milestone": milestones, "follows": milestones}
     emitted = emitted_metrics(exercised.metrics_output, names)
     assert emitted  # the run emitted metrics at all
     assert metric_violations(order_stack, emitted) == []
