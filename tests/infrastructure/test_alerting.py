@@ -126,8 +126,8 @@ def test_dashboard_shows_orders_events_latency_and_alarms(
     # One line per milestone pair that can be out of order: each milestone and one it follows.
     pairs = [(m.name, p.name) for m in order_model.milestones for p in order_model.predecessors[m.name]]
     assert body.count('\\"OutOfOrder\\"') == len(pairs) == len(order_model.milestones) - 1
-    for milestone, follows in pairs:
-        assert f"{milestone} before {follows}" in body
+    for later, earlier in pairs:
+        assert f"{later} before {earlier}" in body
     assert not [i for i in _alarms(order_stack) if "OutOfOrder" in i]  # the alarm is off unless asked for
     for alarm_id in _alarms(order_stack):
         assert alarm_id in body  # the alarm status widget lists every alarm
