@@ -70,6 +70,27 @@ def test_an_order_found_by_its_id_moves_on_by_itself_with_its_graph(
     assert browser.find_elements(By.CSS_SELECTOR, f'.graph g.state[data-state="{first}"][data-outcome="done"]')
 
 
+def test_an_order_whose_services_acted_out_of_order_says_which_and_by_how_much(
+    runtime: LocalRuntime, console: Console, browser: webdriver.Chrome, order_model: Choreography
+) -> None:
+    order_id = f"ORD-early-{time.monotonic_ns() % 10**8}"
+    factory = EventFactory(order_model)
+    placed, paid, reserved, *_ = factory.lifecycle(order_id)
+    factory.stamp(placed, "2026-03-01T10:00:00Z")
+    factory.stamp(paid, "2026-03-01T10:30:00Z")
+    factory.stamp(reserved, "2026-03-01T10:10:00Z")  # stock reserved 20 minutes before the payment
+    first, second = order_model.milestones[0].name, order_model.milestones[1].name
+    runtime.deliver(placed)
+    assert runtime.wait_until_waiting(order_id, first, WAIT_S)
+    runtime.deliver(paid)
+    assert runtime.wait_until_waiting(order_id, second, WAIT_S)
+    runtime.deliver(reserved)
+    browser.get(f"{console.url.split('/?')[0]}/{order_model.name}/orders/{order_id}?token={console.token}")
+    until(lambda: browser.find_elements(By.CSS_SELECTOR, ".deviations li"), "the deviation shown")
+    (line,) = [item.text for item in browser.find_elements(By.CSS_SELECTOR, ".deviations li")]
+    assert line == f"{second} happened 20 min before {first}, which it follows in the model."
+
+
 def test_a_bad_id_gets_the_status_functions_message_not_a_stack_trace(
     console: Console, browser: webdriver.Chrome, order_model: Choreography
 ) -> None:
