@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -32,7 +33,9 @@ from stacks.names import stack_name
 def _arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m local.serve", description=__doc__)
     parser.add_argument("--model", action="append", help="a model's name (repeat for several; default: all)")
-    parser.add_argument("--port", type=int, default=5000, help="the first model's AWS endpoint port")
+    parser.add_argument(
+        "--port", type=int, default=5000, help="the first model's AWS endpoint port (0: a free one for each model)"
+    )
     parser.add_argument("--status-port", type=int, default=0, help="the first status URL's port (default: any free)")
     parser.add_argument("--console-port", type=int, default=0, help="the web console's port (default: any free one)")
     parser.add_argument("--assembly", type=Path, help="a synthesized cloud assembly to serve (default: cdk.out)")
@@ -76,7 +79,7 @@ def serve_one(args: argparse.Namespace, model: Choreography, assembly: Path) -> 
     if args.sla_scale != 1:
         stack = with_sla_scale(stack, model, args.sla_scale)
     with contextlib.ExitStack() as serving:
-        runtime = serving.enter_context(LocalRuntime(stack, port=args.port))
+        runtime = serving.enter_context(LocalRuntime(stack, port=args.port or _free_port()))
         status_url = serving.enter_context(serve_status(runtime, args.status_port))
         if not args.no_console:
             console = serving.enter_context(serve_console([local_source(runtime)], args.console_port))
@@ -108,7 +111,7 @@ def serve_several(args: argparse.Namespace, models: list[Choreography], assembly
         each += ["--seconds", str(args.seconds + 30)]  # this process stops them; this only bounds strays
     per_model = {
         model.name: [
-            *("--model", model.name, "--port", str(args.port + number)),
+            *("--model", model.name, "--port", str(args.port + number if args.port else 0)),
             *("--status-port", str(args.status_port + number if args.status_port else 0)),
             *each,
         ]
@@ -133,6 +136,12 @@ def serve_several(args: argparse.Namespace, models: list[Choreography], assembly
         sys.exit(str(failed))
     except KeyboardInterrupt:
         pass
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def _exit_on_signal(signum: int, frame: Any) -> None:

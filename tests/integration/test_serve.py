@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -163,34 +164,38 @@ def _refuses(port: int) -> bool:
 def test_several_models_are_served_each_by_its_own_process_under_one_console(
     order_model: Choreography, return_model: Choreography, assembly_dir: Path, tmp_path: Path
 ) -> None:
-    port = free_port()  # the first model's; the second is on the next one
     log = (tmp_path / "serve.log").open("w+", encoding="utf-8")
     command = [sys.executable, "-m", "local.serve", "--model", order_model.name, "--model", return_model.name]
     server = subprocess.Popen(
-        [*command, "--port", str(port), "--seconds", str(WAIT_S + 60), "--assembly", str(assembly_dir)],
+        # Port 0: each model's endpoint on a free port of its own, as printed.
+        [*command, "--port", "0", "--seconds", str(WAIT_S + 60), "--assembly", str(assembly_dir)],
         cwd=PROJECT_ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    endpoints = {order_model.name: port, return_model.name: port + 1}
+    names = (order_model.name, return_model.name)
+    endpoints: dict[str, int] = {}
     try:
         deadline = time.monotonic() + WAIT_S
-        while not all(f"{name} serving at" in Path(log.name).read_text(encoding="utf-8") for name in endpoints):
+        while not all(f"{name} serving at" in Path(log.name).read_text(encoding="utf-8") for name in names):
             assert server.poll() is None, Path(log.name).read_text(encoding="utf-8")[-2000:]
             assert time.monotonic() < deadline, "the models were never served"
             time.sleep(0.2)
         output = Path(log.name).read_text(encoding="utf-8")
         assert output.startswith("console http://127.0.0.1:")  # its address first, then each model's
-        for name, endpoint_port in endpoints.items():
-            assert f"{name} serving at http://127.0.0.1:{endpoint_port} " in output
+        served = re.findall(r"^(\S+) serving at http://127\.0\.0\.1:(\d+) ", output, re.MULTILINE)
+        endpoints = {name: int(endpoint_port) for name, endpoint_port in served}
+        assert sorted(endpoints) == sorted(names)
+        assert len(set(endpoints.values())) == 2
+        port = endpoints[return_model.name]
         base, token = output.split()[1].split("/?token=")
         # An order of the second model, put on its own endpoint, is open in its overview and not in the first's.
         start = EventFactory(return_model).event(return_model.start_event, "RET-\u00fc-1")
         entry = {"Source": start["source"], "DetailType": start["detail-type"], "Detail": json.dumps(start["detail"])}
         bus = f"{return_model.name}-events"
         put = subprocess.run(
-            [sys.executable, "-c", START, f"http://127.0.0.1:{port + 1}", bus, json.dumps(entry)],
+            [sys.executable, "-c", START, f"http://127.0.0.1:{port}", bus, json.dumps(entry)],
             capture_output=True,
             text=True,
             timeout=120,
