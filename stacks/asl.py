@@ -442,8 +442,12 @@ def _check_early_outcome(milestone: Milestone, next_state: str | None, scope: Sc
                     ":success": {"S": SUCCESS},
                     ":now": {"S.$": "$$.State.EnteredTime"},
                 },
+                "ReturnValues": "ALL_OLD",
             },
-            "ResultPath": None,
+            # The event's time, kept as a wait's output would keep it: the next wait stores it with its
+            # token, so the next milestone's pair is measured (and compared) without a read.
+            "ResultSelector": {f"{execution.EVENT_TIME}.$": f"$.Attributes.{table.SETTLED_BY}.M.{table.EVENT_TIME}.S"},
+            "ResultPath": f"$.{execution.MILESTONES}.{milestone.name}",
             "Retry": RETRY_TRANSIENT,
             "Catch": [
                 {

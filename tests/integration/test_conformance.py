@@ -80,3 +80,19 @@ def test_events_in_the_modelled_order_deviate_nowhere(
     assert runtime.wait_for_executions([order_id]) == {order_id: "SUCCEEDED"}
     assert _out_of_order(runtime, since) == []
     assert status_get(runtime, f"/orders/{order_id}")["deviations"] == []
+
+
+def test_a_wait_after_an_early_event_that_could_fail_still_knows_its_time(
+    runtime: LocalRuntime, events: EventFactory, order_model: Choreography, order_id: str
+) -> None:
+    """The payment came before the order did: the execution went by its milestone through the check of
+    the early outcome, which keeps the event's time for the next wait, so the next pair is compared."""
+    payment, inventory, *_ = order_model.milestones
+    assert payment.failure  # the early outcome is checked here: a failure would end the order
+    placed, paid, reserved, *_ = _lifecycle_at(events, order_id, [0, 20, 5, 30, 40, 50])  # reserved before paid
+    since = len(runtime.metrics_output)
+    assert runtime.deliver(paid)["outcome"] == "early"
+    runtime.deliver(placed)
+    assert runtime.wait_until_waiting(order_id, inventory.name)
+    assert runtime.deliver(reserved)["outcome"] == "delivered"
+    assert _out_of_order(runtime, since) == [(inventory.name, payment.name)]
