@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 from bench.costs import PriceList
@@ -22,12 +22,11 @@ from bench.system import functions_of
 from cli.console import COUNTS_TTL_SECONDS
 from console.executions import METRICS, metric_counts
 from console.overview import TALLIED, overview
-from console.source import StackSource
 from lambdas.choreography import table
 from lambdas.choreography.model import Choreography
 from local.assembly import StackTemplate
 from local.calls import handler_invocation
-from local.console_source import LocalStatus, queue_urls
+from local.console_source import local_source
 from local.runtime import LocalRuntime
 from local.seed import seed, with_first_sla_short
 
@@ -58,12 +57,9 @@ def measure(
         Meter(runtime, {table.TASK_TOKEN: token_bytes}).attached() as meter,
     ):
         seeded = seed(runtime, model, {"stuck": orders, "failed": orders}, prefix="BENCH")
-        source = StackSource(
-            status=LocalStatus(runtime),
-            stepfunctions=runtime.stepfunctions,
-            sqs=runtime.sqs,
-            state_machine_arn=runtime.state_machine_arn,
-            queue_urls=queue_urls(runtime),
+        # The local source, counting as the deployed console counts: from the metrics, once a minute.
+        source = replace(
+            local_source(runtime),
             count_executions=partial(metric_counts, runtime.session_client("cloudwatch"), runtime.state_machine_arn),
             counts_ttl_seconds=COUNTS_TTL_SECONDS,
         )

@@ -11,9 +11,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from lambdas.choreography import table
+from lambdas.choreography.metrics import OUT_OF_ORDER
 from local.gateway import function_url_event
 from local.runtime import LocalRuntime
-from local.workload import Workload
+from local.workload import NOT_STARTED, Workload
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -98,16 +99,14 @@ def _observed(runtime: LocalRuntime, order_id: str) -> tuple[str, set[tuple[str,
 
 def _out_of_order_metrics(records: list[dict[str, Any]]) -> int:
     """OutOfOrder counts the correlator emitted per milestone pair (EMF holds a metric's values as a list)."""
-    return sum(len(record["OutOfOrder"]) for record in records if "OutOfOrder" in record and "follows" in record)
+    return sum(len(record[OUT_OF_ORDER]) for record in records if OUT_OF_ORDER in record and "follows" in record)
 
 
 def deviation_check(workload: Workload, found: Mapping[str, set[tuple[str, str]]], metrics: int) -> dict[str, Any]:
     """The deviations the status answers found against the ones the workload planted. An order that
     never started has no answer to find one in, so its planted one is not expected."""
     planted = {
-        order.order_id: {order.planted}
-        for order in workload.orders
-        if order.planted and order.expected != "NOT_STARTED"
+        order.order_id: {order.planted} for order in workload.orders if order.planted and order.expected != NOT_STARTED
     }
     return {
         "planted": sum(len(pairs) for pairs in planted.values()),

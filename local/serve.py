@@ -79,7 +79,7 @@ def serve_one(args: argparse.Namespace, model: Choreography, assembly: Path) -> 
     if args.sla_scale != 1:
         stack = with_sla_scale(stack, model, args.sla_scale)
     with contextlib.ExitStack() as serving:
-        runtime = serving.enter_context(LocalRuntime(stack, port=args.port or _free_port()))
+        runtime = serving.enter_context(LocalRuntime(stack, port=args.port or free_port()))
         status_url = serving.enter_context(serve_status(runtime, args.status_port))
         if not args.no_console:
             console = serving.enter_context(serve_console([local_source(runtime)], args.console_port))
@@ -138,7 +138,8 @@ def serve_several(args: argparse.Namespace, models: list[Choreography], assembly
         pass
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port nothing on 127.0.0.1 listens on now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])

@@ -75,10 +75,7 @@ def generate(
             event["id"] = f"{rng.getrandbits(64):016x}"
             clock += rng.expovariate(1 / time_scale)
             # Event times in business hours: each `time_scale` seconds of the run stand for one hour.
-            factory.stamp(
-                event,
-                (start + timedelta(hours=clock / time_scale)).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            )
+            factory.stamp(event, _utc_text(start + timedelta(hours=clock / time_scale)))
             arrival = clock + rng.uniform(0, time_scale * 3)  # delivery jitter reorders events of one order
             arrivals.append((arrival, event))
             if rng.random() < rates.duplicates:
@@ -139,5 +136,9 @@ def _plant_deviation(
     follows = max(model.predecessors[chosen], key=lambda p: times[p.name]["time"]).name
     early = timedelta(seconds=model.clock_skew_seconds + rng.randint(60, 3600))
     moment = datetime.fromisoformat(times[follows]["time"].replace("Z", "+00:00")) - early
-    factory.stamp(times[chosen], moment.isoformat(timespec="seconds").replace("+00:00", "Z"))
+    factory.stamp(times[chosen], _utc_text(moment))
     return chosen, follows
+
+
+def _utc_text(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -134,9 +134,7 @@ class EventClassifier:
         if not isinstance(event_id, str) or not event_id:
             return Rejection("id", "is missing or not a string")
         field = self.model.event_time_field  # the envelope's time, or the service's own in the detail
-        raw_time: Any = raw
-        for segment in self.model.event_time_path:
-            raw_time = raw_time.get(segment) if isinstance(raw_time, Mapping) else None
+        raw_time = _at(raw, self.model.event_time_path)
         if raw_time is None:
             return Rejection(field, "is missing: it is when the service acted")
         try:
@@ -149,9 +147,7 @@ class EventClassifier:
 
     def _correlation_id(self, raw: Mapping[str, Any]) -> str | Rejection:
         key = self.model.correlation_key
-        value: Any = raw
-        for segment in self.model.correlation_path:
-            value = value.get(segment) if isinstance(value, Mapping) else None
+        value = _at(raw, self.model.correlation_path)
         if value is None:
             return Rejection(key, "is missing: it is the correlation key")
         if not isinstance(value, str):
@@ -160,3 +156,11 @@ class EventClassifier:
         if problem:
             return Rejection(key, f"{value[:100]!r} {problem}")
         return value
+
+
+def _at(raw: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at a dotted path into the event (the correlation key, the event's time), or None."""
+    value: Any = raw
+    for segment in path:
+        value = value.get(segment) if isinstance(value, Mapping) else None
+    return value

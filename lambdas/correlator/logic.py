@@ -191,7 +191,9 @@ class Correlator:
         # else its clock started with the last of several: no one record to leave the time on
         if started:
             follows, time = started
-            pairs.update({m: (follows, s) for m, s in _latency(event.milestone.name, time, event.event_time).items()})
+            seconds = _latency(time, event.event_time)
+            if seconds is not None:
+                pairs[event.milestone.name] = (follows, seconds)
         return pairs
 
     def _leave_time_on(self, event: ChoreographyEvent, sort_key: str) -> str | None:
@@ -225,11 +227,11 @@ def _following_pair(
         return {}
 
 
-def _latency(milestone: str, started: str, event_time: datetime) -> dict[str, float]:
+def _latency(started: str, event_time: datetime) -> float | None:
     try:
-        return {milestone: _seconds(started, event_time)}
+        return _seconds(started, event_time)
     except (TypeError, ValueError):  # a time the event's schema did not constrain to ISO 8601
-        return {}
+        return None
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,10 @@ from local.assembly import StackTemplate
 from local.events import EventFactory
 from local.gateway import serve_status
 from local.runtime import LocalRuntime
+from local.serve import free_port
 from stacks.packaging import PROJECT_ROOT
 from tests.integration.conftest import stack_with_outputs
-from tests.integration.http import free_port, get_page
+from tests.integration.http import get_page
 
 WAIT_S = 300.0  # an upper bound on a machine whose cores are both busy
 

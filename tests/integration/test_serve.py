@@ -15,8 +15,9 @@ from pathlib import Path
 from lambdas.choreography import table
 from lambdas.choreography.model import Choreography
 from local.events import EventFactory
+from local.serve import free_port
 from stacks.packaging import PROJECT_ROOT
-from tests.integration.http import free_port, get_page
+from tests.integration.http import get_page
 
 WAIT_S = 400  # how long a condition may take on a machine whose cores are both busy
 
