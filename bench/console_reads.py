@@ -60,7 +60,7 @@ def measure(
         # The local source, counting as the deployed console counts: from the metrics, once a minute.
         source = replace(
             local_source(runtime),
-            count_executions=partial(metric_counts, runtime.session_client("cloudwatch"), runtime.state_machine_arn),
+            count_executions=partial(metric_counts, runtime.session_client("cloudwatch"), runtime.state_machine_arns),
             counts_ttl_seconds=COUNTS_TTL_SECONDS,
         )
 

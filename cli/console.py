@@ -20,7 +20,7 @@ from console.source import StackSource
 # Step Functions' metrics have a one-minute resolution: a page refreshed every few seconds reads them
 # once a minute.
 COUNTS_TTL_SECONDS = 60.0
-OUTPUTS = ("StatusUrl", "StateMachineArn", *QUEUE_OUTPUTS.values())
+OUTPUTS = ("StatusUrl", "StateMachineArn", "StateMachineArns", *QUEUE_OUTPUTS.values())
 
 
 def stack_source(session: Any, stack: str, endpoint_url: str | None = None) -> StackSource:
@@ -30,7 +30,9 @@ def stack_source(session: Any, stack: str, endpoint_url: str | None = None) -> S
     def client(service: str) -> Any:
         return session.client(service, region_name=region, endpoint_url=endpoint_url)
 
-    status_url, machine_arn, *queue_urls = required(stack_outputs(client("cloudformation"), stack), stack, OUTPUTS)
+    status_url, machine_arn, machine_arns, *queue_urls = required(
+        stack_outputs(client("cloudformation"), stack), stack, OUTPUTS
+    )
     credentials = session.get_credentials()
     if credentials is None:
         raise SystemExit(
@@ -41,8 +43,9 @@ def stack_source(session: Any, stack: str, endpoint_url: str | None = None) -> S
         stepfunctions=client("stepfunctions"),
         sqs=client("sqs"),
         state_machine_arn=machine_arn,
+        state_machine_arns=machine_arns.split(","),
         queue_urls=dict(zip(QUEUE_OUTPUTS, queue_urls, strict=True)),
-        count_executions=partial(metric_counts, client("cloudwatch"), machine_arn),
+        count_executions=partial(metric_counts, client("cloudwatch"), machine_arns.split(",")),
         counts_ttl_seconds=COUNTS_TTL_SECONDS,
     )
 

@@ -19,8 +19,8 @@ def execution_history(client: Any, execution_arn: str) -> list[dict[str, Any]]:
 
 
 def execution_definition(client: Any, execution_arn: str) -> dict[str, Any]:
-    """The definition the execution runs (the state machine's, or its version's)."""
-    execution = client.describe_execution(executionArn=execution_arn)
-    machine = client.describe_state_machine(stateMachineArn=execution["stateMachineArn"])
+    """The definition the execution runs: its own model version's, as each version has a state machine of
+    its own, and as it was when the execution started."""
+    machine = client.describe_state_machine_for_execution(executionArn=execution_arn)
     definition: dict[str, Any] = json.loads(machine["definition"])
     return definition

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -39,13 +39,15 @@ class StackSource:
     status: StatusReader
     stepfunctions: Any  # a boto3 Step Functions client
     sqs: Any  # a boto3 SQS client
-    state_machine_arn: str
+    state_machine_arn: str  # the current model version's, where new orders start
+    state_machine_arns: Sequence[str]  # every shipped version's, oldest first
     queue_urls: Mapping[str, str]  # rule, correlator, quarantine -> URL
-    # (seconds since the machine's creation, recent seconds) -> executions started and ended in each
+    # (seconds since the oldest machine's creation, recent seconds) -> executions started and ended in each
     count_executions: Callable[[int, int], ExecutionCounts]
     counts_ttl_seconds: float = 0.0  # how long counts are kept before they are read again
     _model: dict[str, Any] = field(default_factory=dict)
     _machine: dict[str, Any] = field(default_factory=dict)
+    _oldest_created: datetime | None = None
     _model_graph: str = ""
     _counted: tuple[float, int, ExecutionCounts] | None = None
 
@@ -73,7 +75,7 @@ class StackSource:
 
     @property
     def machine(self) -> dict[str, Any]:
-        """The state machine's description (read once: its definition and creation date)."""
+        """The current version's state machine's description (read once: its definition)."""
         if not self._machine:
             self._machine = self.stepfunctions.describe_state_machine(stateMachineArn=self.state_machine_arn)
         return self._machine
@@ -87,13 +89,21 @@ class StackSource:
         return self._model_graph
 
     def executions(self, recent_seconds: int) -> ExecutionCounts:
-        """Executions started and ended since the machine's creation and in the recent window; read again
-        only after counts_ttl_seconds (metrics have a one-minute resolution at best)."""
+        """Executions started and ended on every shipped version's machine, since the oldest one's creation
+        and in the recent window; read again only after counts_ttl_seconds (metrics have a one-minute
+        resolution at best)."""
         now = time.monotonic()
         if self._counted and self._counted[1] == recent_seconds and now - self._counted[0] < self.counts_ttl_seconds:
             return self._counted[2]
-        created: datetime = self.machine["creationDate"]
-        age = int((datetime.now(UTC) - created).total_seconds()) + 60
+        if self._oldest_created is None:
+            oldest_arn = self.state_machine_arns[0]
+            oldest = (
+                self.machine
+                if oldest_arn == self.state_machine_arn
+                else self.stepfunctions.describe_state_machine(stateMachineArn=oldest_arn)
+            )
+            self._oldest_created = oldest["creationDate"]
+        age = int((datetime.now(UTC) - self._oldest_created).total_seconds()) + 60
         counts = self.count_executions(min(age, RETENTION_SECONDS), recent_seconds)
         self._counted = (now, recent_seconds, counts)
         return counts

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from lambdas.choreography.model import Choreography, Milestone
+from lambdas.choreography.versions import state_machine_name
 from stacks.asl import build_definition
 from stacks.packaging import PROJECT_ROOT
 
@@ -82,6 +83,14 @@ class StackTemplate:
             raise LookupError(f"{self.name}: expected one {resource_type}, found {len(found)}")
         return found[0]
 
+    def state_machine_of(self, model: Choreography) -> str:
+        """The logical id of the machine of the model's version."""
+        name = state_machine_name(model)
+        for logical_id, properties in self.of_type("AWS::StepFunctions::StateMachine"):
+            if properties.get("StateMachineName") == name:
+                return logical_id
+        raise LookupError(f"{self.name}: no state machine named {name}")
+
     def asset_directory(self, function_properties: Mapping[str, Any]) -> Path:
         """Where cdk.out holds a function's code, as staged for deployment."""
         key = function_properties["Code"]["S3Key"]
@@ -119,7 +128,7 @@ def with_milestones(
     """The same stack with its definition generated, as synthesis does, from the model with every
     milestone changed."""
     template = copy.deepcopy(dict(stack.template))
-    logical_id, _ = stack.one_of_type("AWS::StepFunctions::StateMachine")
+    logical_id = stack.state_machine_of(model)
     definition = build_definition(model.with_each_milestone(change))
     template["Resources"][logical_id]["Properties"]["DefinitionString"] = json.dumps(definition)
     return StackTemplate(stack.name, template, stack.outdir)

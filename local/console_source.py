@@ -49,9 +49,10 @@ def local_source(runtime: LocalRuntime) -> StackSource:
         stepfunctions=runtime.stepfunctions,
         sqs=runtime.sqs,
         state_machine_arn=runtime.state_machine_arn,
+        state_machine_arns=runtime.state_machine_arns,
         queue_urls=queue_urls(runtime),
         # The local Step Functions emits no metrics: its executions are listed (every one, each refresh).
-        count_executions=partial(listed_counts, runtime.stepfunctions, runtime.state_machine_arn),
+        count_executions=partial(listed_counts, runtime.stepfunctions, runtime.state_machine_arns),
     )
 
 
@@ -62,12 +63,13 @@ class Served:
     endpoint: str
     status_url: str
     state_machine_arn: str
+    state_machine_arns: list[str]
     queue_urls: dict[str, str]
 
     @classmethod
     def of(cls, runtime: LocalRuntime, status_url: str) -> Served:
         endpoint = f"http://127.0.0.1:{runtime.port}"
-        return cls(endpoint, status_url, runtime.state_machine_arn, queue_urls(runtime))
+        return cls(endpoint, status_url, runtime.state_machine_arn, runtime.state_machine_arns, queue_urls(runtime))
 
     def write(self, path: Path) -> None:
         """Whole or not at all: the reader polls for the file."""
@@ -97,6 +99,7 @@ class Served:
             stepfunctions=stepfunctions,
             sqs=client("sqs"),
             state_machine_arn=self.state_machine_arn,
+            state_machine_arns=self.state_machine_arns,
             queue_urls=self.queue_urls,
-            count_executions=partial(listed_counts, stepfunctions, self.state_machine_arn),
+            count_executions=partial(listed_counts, stepfunctions, self.state_machine_arns),
         )

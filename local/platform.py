@@ -42,6 +42,7 @@ class LocalPlatform:
         self.bus_name = ""
         self.services_buses: set[str] = set()  # buses of the services' own that rules forward from
         self.failed_deliveries = 0
+        self.rules: set[str] = set()  # the rules created, by logical id
 
     def create(self) -> None:
         bus_id, bus = self.runtime.stack.one_of_type("AWS::Events::EventBus")
@@ -50,44 +51,68 @@ class LocalPlatform:
         self.runtime.names[bus_id] = self.bus_name
         bus_arn = self.runtime.arns[bus_id] = self.bus_arn
         for rule_id, rule in self.runtime.stack.of_type("AWS::Events::Rule"):
-            bus_name = self._rule_bus(rule)
-            self.events.put_rule(
-                Name=rule_id,
-                EventBusName=bus_name,
-                EventPattern=json.dumps(rule["EventPattern"]),
-                State=rule.get("State", "ENABLED"),
-            )
-            for number, target in enumerate(rule.get("Targets", [])):
-                if target["Arn"] == {"Fn::GetAtt": [bus_id, "Arn"]}:  # forwarded from the services' bus
-                    self.events.put_targets(
-                        Rule=rule_id, EventBusName=bus_name, Targets=[{"Id": f"t{number}", "Arn": bus_arn}]
-                    )
-                    continue
-                kept = {name: target[name] for name in TARGET_FIELDS if name in target}
-                if not self._is_topic(target["Arn"]):
-                    function = self._function_of(target["Arn"])
-                    arn = self.runtime.arns[function.logical_id]
-                    inbox = lambda_inbox(arn)
-                    inbox.clear()  # left by an earlier runtime of this process; before any event can come
-                    self.events.put_targets(
-                        Rule=rule_id, EventBusName=bus_name, Targets=[{"Id": f"t{number}", "Arn": arn, **kept}]
-                    )
-                    self.routes.append(Route(rule_id, function, inbox))
-                    continue
-                queue_url = self.runtime.sqs.create_queue(QueueName=f"local-{rule_id}-{number}")["QueueUrl"]
-                queue_arn = self.runtime.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-                    "Attributes"
-                ]["QueueArn"]
-                self.events.put_targets(
-                    Rule=rule_id, EventBusName=bus_name, Targets=[{"Id": f"t{number}", "Arn": queue_arn, **kept}]
-                )
-                self.notifications[rule_id] = queue_url
+            self._create_rule(rule_id, rule, bus_id, bus_arn)
         for _, archive in self.runtime.stack.of_type("AWS::Events::Archive"):
             self.events.create_archive(
                 ArchiveName=archive["ArchiveName"],
                 EventSourceArn=bus_arn,
                 EventPattern=json.dumps(archive.get("EventPattern", {})),
                 RetentionDays=archive.get("RetentionDays", 0),
+            )
+
+    def _create_rule(self, rule_id: str, rule: Mapping[str, Any], bus_id: str, bus_arn: str) -> None:
+        self.rules.add(rule_id)
+        bus_name = self._rule_bus(rule)
+        self.events.put_rule(
+            Name=rule_id,
+            EventBusName=bus_name,
+            EventPattern=json.dumps(rule["EventPattern"]),
+            State=rule.get("State", "ENABLED"),
+        )
+        for number, target in enumerate(rule.get("Targets", [])):
+            if target["Arn"] == {"Fn::GetAtt": [bus_id, "Arn"]}:  # forwarded from the services' bus
+                self.events.put_targets(
+                    Rule=rule_id, EventBusName=bus_name, Targets=[{"Id": f"t{number}", "Arn": bus_arn}]
+                )
+                continue
+            kept = {name: target[name] for name in TARGET_FIELDS if name in target}
+            if not self._is_topic(target["Arn"]):
+                function = self._function_of(target["Arn"])
+                arn = self.runtime.arns[function.logical_id]
+                inbox = lambda_inbox(arn)
+                inbox.clear()  # left by an earlier runtime of this process; before any event can come
+                self.events.put_targets(
+                    Rule=rule_id, EventBusName=bus_name, Targets=[{"Id": f"t{number}", "Arn": arn, **kept}]
+                )
+                self.routes.append(Route(rule_id, function, inbox))
+                continue
+            queue_url = self.runtime.sqs.create_queue(QueueName=f"local-{rule_id}-{number}")["QueueUrl"]
+            queue_arn = self.runtime.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
+            self.events.put_targets(
+                Rule=rule_id, EventBusName=bus_name, Targets=[{"Id": f"t{number}", "Arn": queue_arn, **kept}]
+            )
+            self.notifications[rule_id] = queue_url
+
+    def deploy(self) -> None:
+        """The runtime's stack was deployed anew: rules change their patterns (a new model version routes
+        its events too), new rules are created, and the archive keeps what the new pattern names."""
+        bus_id, _ = self.runtime.stack.one_of_type("AWS::Events::EventBus")
+        bus_arn = self.bus_arn
+        for rule_id, rule in self.runtime.stack.of_type("AWS::Events::Rule"):
+            if rule_id not in self.rules:
+                self._create_rule(rule_id, rule, bus_id, bus_arn)
+                continue
+            self.events.put_rule(
+                Name=rule_id,
+                EventBusName=self._rule_bus(rule),
+                EventPattern=json.dumps(rule["EventPattern"]),
+                State=rule.get("State", "ENABLED"),
+            )
+        for _, archive in self.runtime.stack.of_type("AWS::Events::Archive"):
+            self.events.update_archive(
+                ArchiveName=archive["ArchiveName"], EventPattern=json.dumps(archive.get("EventPattern", {}))
             )
 
     def _rule_bus(self, rule: Mapping[str, Any]) -> str:

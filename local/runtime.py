@@ -28,7 +28,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from cli.executions import execution_history
 from lambdas.choreography import table
-from lambdas.correlator.dal import SQS_DEFAULT_MESSAGE_BYTES, StepFunctionsWorkflow
+from lambdas.correlator.dal import SQS_DEFAULT_MESSAGE_BYTES, execution_arn
 from lambdas.status.dal import StatusStore
 from local import moto_fixes
 from local.assembly import StackTemplate
@@ -100,6 +100,7 @@ class LocalRuntime:
         self.names: dict[str, str] = {}  # logical id -> physical name, URL or ARN, as Ref resolves
         self.arns: dict[str, str] = {}  # logical id -> ARN, as Fn::GetAtt Arn resolves
         self.functions: dict[str, LocalFunction] = {}
+        self.definitions: dict[str, dict[str, Any]] = {}  # state machine ARN -> its definition
         self.metrics_output: list[dict[str, Any]] = []
         self.outcomes: Counter[str] = Counter()  # the correlator's answers, by outcome
         self.accepted: set[str] = set()  # ids of events the correlator recorded (not quarantined)
@@ -126,7 +127,7 @@ class LocalRuntime:
         self.stepfunctions = boto3.client("stepfunctions", region_name=REGION)
         self._create_queues()
         self._create_table()
-        self._create_state_machine()
+        self._create_state_machines()
         self._register_functions()
         self.platform = LocalPlatform(self)
         self.platform.create()
@@ -194,34 +195,64 @@ class LocalRuntime:
         self.arns[logical_id] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
         self.table_name = name
 
-    def _create_state_machine(self) -> None:
+    def _create_state_machines(self) -> None:
+        """One machine per shipped model version; a machine that exists already is left as it is, as
+        CloudFormation leaves a resource whose properties did not change (a version's never do)."""
         bus_id, bus = self.stack.one_of_type("AWS::Events::EventBus")
         self.names[bus_id] = bus["Name"]  # the definition names the bus, which the platform creates
-        logical_id, properties = self.stack.one_of_type("AWS::StepFunctions::StateMachine")
-        definition: str = properties["DefinitionString"]
-        for key, value in properties.get("DefinitionSubstitutions", {}).items():
-            definition = definition.replace("${" + key + "}", str(self.resolve(value)))
-        arn = self.stepfunctions.create_state_machine(
-            name=properties["StateMachineName"],
-            definition=definition,
-            roleArn=f"arn:aws:iam::{ACCOUNT}:role/local-state-machine",
-            type=properties.get("StateMachineType", "STANDARD"),
-        )["stateMachineArn"]
-        self.names[logical_id] = arn
-        self.arns[logical_id] = arn
-        self.state_machine_arn = arn
-        self.definition = json.loads(definition)
+        for logical_id, properties in self.stack.of_type("AWS::StepFunctions::StateMachine"):
+            if logical_id in self.names:
+                continue
+            definition: str = properties["DefinitionString"]
+            for key, value in properties.get("DefinitionSubstitutions", {}).items():
+                definition = definition.replace("${" + key + "}", str(self.resolve(value)))
+            arn = self.stepfunctions.create_state_machine(
+                name=properties["StateMachineName"],
+                definition=definition,
+                roleArn=f"arn:aws:iam::{ACCOUNT}:role/local-state-machine",
+                type=properties.get("StateMachineType", "STANDARD"),
+            )["stateMachineArn"]
+            self.names[logical_id] = arn
+            self.arns[logical_id] = arn
+            self.definitions[arn] = json.loads(definition)
+        # The current version's: new instances start there (the stack's StateMachineArn output).
+        self.state_machine_arn = str(self.resolve(self.stack.template["Outputs"]["StateMachineArn"]["Value"]))
+        self.definition = self.definitions[self.state_machine_arn]
+        # Every shipped version's, oldest first (the StateMachineArns output): what the console counts.
+        self.state_machine_arns = str(self.resolve(self.stack.template["Outputs"]["StateMachineArns"]["Value"])).split(
+            ","
+        )
+
+    def deploy(self, stack: StackTemplate) -> None:
+        """Deploy the stack anew with what it is synthesized from now (a new model version, say), as
+        `cdk deploy` updates it: the table, queues and running executions stay; new machines are created,
+        the functions get their new code and environment (their next invocation is a cold start), and
+        the rules their new patterns."""
+        self.stack = stack
+        self._create_state_machines()
+        for logical_id, properties in self.stack.of_type("AWS::Lambda::Function"):
+            function = self.functions[logical_id]
+            function.environment = self._function_environment(properties)
+            function._handler = None
+            os.environ.update(function.environment)
+        self.platform.deploy()
 
     def _register_functions(self) -> None:
         for logical_id, properties in self.stack.of_type("AWS::Lambda::Function"):
-            variables = properties.get("Environment", {}).get("Variables", {})
-            environment = {name: str(self.resolve(value)) for name, value in variables.items()}
-            environment["LAMBDA_TASK_ROOT"] = str(self.stack.asset_directory(properties))
             self.functions[logical_id] = LocalFunction(
-                logical_id, properties["Handler"], environment, properties.get("MemorySize", 128)
+                logical_id,
+                properties["Handler"],
+                self._function_environment(properties),
+                properties.get("MemorySize", 128),
             )
             self.names[logical_id] = logical_id
             self.arns[logical_id] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical_id}"
+
+    def _function_environment(self, properties: Mapping[str, Any]) -> dict[str, str]:
+        variables = properties.get("Environment", {}).get("Variables", {})
+        environment = {name: str(self.resolve(value)) for name, value in variables.items()}
+        environment["LAMBDA_TASK_ROOT"] = str(self.stack.asset_directory(properties))
+        return environment
 
     def resolve(self, value: Any) -> Any:
         """Resolve the CloudFormation intrinsics the monitor's templates use."""
@@ -302,7 +333,17 @@ class LocalRuntime:
     # -- observing ---------------------------------------------------------------------------------
 
     def execution_arn(self, name: str) -> str:
-        return StepFunctionsWorkflow(self.stepfunctions, self.state_machine_arn).execution_arn(name)
+        """The instance's execution: on the machine its start recorded, where several versions ship."""
+        if len(self.definitions) > 1:
+            started_by = self.items(name).get(table.INSTANCE_SK, {}).get(table.STARTED_BY, {})
+            if table.EXECUTION_ARN in started_by:
+                return str(started_by[table.EXECUTION_ARN])
+        return execution_arn(self.state_machine_arn, name)
+
+    def definition_of(self, name: str) -> dict[str, Any]:
+        """The definition the instance's execution runs on."""
+        described = self.stepfunctions.describe_execution(executionArn=self.execution_arn(name))
+        return self.definitions[described["stateMachineArn"]]
 
     def wait_for_executions(self, names: list[str], timeout_s: float = 60.0) -> dict[str, str]:
         """Wait until every named execution has left RUNNING; return their final statuses."""
@@ -335,10 +376,9 @@ class LocalRuntime:
 
     def _executions(self, **filters: str) -> Iterator[dict[str, Any]]:
         pages = self.stepfunctions.get_paginator("list_executions")
-        for page in pages.paginate(
-            stateMachineArn=self.state_machine_arn, PaginationConfig={"PageSize": 1000}, **filters
-        ):
-            yield from page["executions"]
+        for machine in self.definitions:
+            for page in pages.paginate(stateMachineArn=machine, PaginationConfig={"PageSize": 1000}, **filters):
+                yield from page["executions"]
 
     def execution_status(self, name: str) -> str:
         status: str = self.stepfunctions.describe_execution(executionArn=self.execution_arn(name))["status"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from lambdas.choreography.model import load_model
+from lambdas.choreography.versions import load_versions
 from stacks.config import MonitorSettings
 from stacks.monitor_stack import ChoreographyMonitorStack
 from stacks.names import stack_name
@@ -21,7 +21,11 @@ def build_app(app: cdk.App, models_dir: Path = MODELS_DIR) -> list[ChoreographyM
         raise FileNotFoundError(f"{models_dir}: no choreography model (*.json) to deploy")
     stacks = []
     for path in paths:
-        model = load_model(path)
-        stacks.append(ChoreographyMonitorStack(app, stack_name(model), model=model, model_path=path, settings=settings))
+        versions = load_versions(path)
+        stacks.append(
+            ChoreographyMonitorStack(
+                app, stack_name(versions.current), versions=versions, model_path=path, settings=settings
+            )
+        )
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return stacks

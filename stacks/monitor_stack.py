@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import ArnFormat, CfnOutput, Duration, Stack
+from aws_cdk import ArnFormat, CfnOutput, Duration, Fn, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -14,7 +14,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from lambdas.choreography import table as layout
-from lambdas.choreography.model import Choreography
+from lambdas.choreography.versions import Versions
 from stacks.config import MonitorSettings
 from stacks.constructs.alerting import Alerting
 from stacks.constructs.event_bus import MAX_EVENT_AGE, RETRY_ATTEMPTS, MonitorBus
@@ -36,23 +36,30 @@ class ChoreographyMonitorStack(Stack):
         scope: Construct,
         construct_id: str,
         *,
-        model: Choreography,
+        versions: Versions,
         model_path: Path,
         settings: MonitorSettings,
     ) -> None:
-        super().__init__(scope, construct_id, description=f"Choreography monitor for {model.name} {model.version}")
+        model = versions.current
+        shipped = ", ".join(versions.names)
+        super().__init__(scope, construct_id, description=f"Choreography monitor for {model.name} ({shipped})")
 
         bus = MonitorBus(self, "Events", bus_name=f"{model.name}-events", allowed_accounts=settings.allowed_accounts)
         state = StateTable(self, "State")
         workflow = ChoreographyWorkflow(
-            self, "Workflow", model=model, table=state.table, bus=bus.bus, log_level=settings.state_machine_log_level
+            self,
+            "Workflow",
+            versions=versions,
+            table=state.table,
+            bus=bus.bus,
+            log_level=settings.state_machine_log_level,
         )
         rule_dead_letters = durable_queue(self, "RuleDeadLetters")
         correlator_dead_letters = durable_queue(self, "CorrelatorDeadLetters")
         # Large enough for any EventBridge event (256 KiB at most) with its reason: nothing is cut to fit.
         quarantine = durable_queue(self, "Quarantine", max_message_bytes=QUARANTINE_MESSAGE_BYTES)
         if settings.services_bus is not None:
-            bus.forward_from(settings.services_bus, model, rule_dead_letters)
+            bus.forward_from(settings.services_bus, versions, rule_dead_letters)
 
         code = lambda_.Code.from_asset(str(function_code_directory(model_path, model.name)))
         dependencies = lambda_.LayerVersion(
@@ -73,7 +80,10 @@ class ChoreographyMonitorStack(Stack):
             namespace=NAMESPACE,
             environment={
                 "TABLE_NAME": state.table.table_name,
-                "STATE_MACHINE_ARN": workflow.state_machine.state_machine_arn,
+                # Version -> its machine: an instance's events go to the machine it started on.
+                "STATE_MACHINE_ARNS": self.to_json_string(
+                    {version: machine.state_machine_arn for version, machine in workflow.state_machines.items()}
+                ),
                 "QUARANTINE_QUEUE_URL": quarantine.queue_url,
                 "QUARANTINE_MAX_MESSAGE_BYTES": str(QUARANTINE_MESSAGE_BYTES),
                 "RETENTION_DAYS": str(settings.retention_days),
@@ -111,7 +121,7 @@ class ChoreographyMonitorStack(Stack):
             statements=status_caller_statements(status.function),
         )
 
-        for source, pattern in event_patterns(model).items():
+        for source, pattern in event_patterns(versions).items():
             events.Rule(
                 self,
                 f"Route{''.join(part.capitalize() for part in source.replace('-', '.').split('.'))}",
@@ -130,17 +140,21 @@ class ChoreographyMonitorStack(Stack):
 
         # Grants: each role gets the actions it calls, on the resources it touches.
         table_arn = state.table.table_arn
-        workflow.state_machine.add_to_role_policy(
-            iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[table_arn])
-        )
-        workflow.state_machine.add_to_role_policy(
-            iam.PolicyStatement(actions=["events:PutEvents"], resources=[bus.bus.event_bus_arn])
-        )
-        correlator.role.add_to_policy(iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[table_arn]))
+        machines = list(workflow.state_machines.values())
+        for machine in machines:
+            machine.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[table_arn]))
+            machine.add_to_role_policy(
+                iam.PolicyStatement(actions=["events:PutEvents"], resources=[bus.bus.event_bus_arn])
+            )
+        correlator_table_actions = ["dynamodb:UpdateItem"]
+        if len(versions.all) > 1:  # an event the versions read differently: its instance's version is read
+            correlator_table_actions.append("dynamodb:GetItem")
+        correlator.role.add_to_policy(iam.PolicyStatement(actions=correlator_table_actions, resources=[table_arn]))
         correlator.role.add_to_policy(
             iam.PolicyStatement(
+                # An earlier version's machine too: a start delivered again goes to the instance's own.
                 actions=["states:StartExecution", "states:SendTaskSuccess", "states:SendTaskFailure"],
-                resources=[workflow.state_machine.state_machine_arn],
+                resources=[machine.state_machine_arn for machine in machines],
             )
         )
         correlator.role.add_to_policy(
@@ -158,9 +172,9 @@ class ChoreographyMonitorStack(Stack):
         alerting = Alerting(
             self,
             "Alerting",
-            model=model,
+            versions=versions,
             bus=bus.bus,
-            state_machine=workflow.state_machine,
+            state_machines=machines,
             correlator=correlator.function,
             namespace=NAMESPACE,
             correlator_service=correlator_service,
@@ -181,7 +195,7 @@ class ChoreographyMonitorStack(Stack):
             source_event_bus=bus.bus,
             archive_name=f"{model.name}-events"[:48],
             description=f"{model.name}: the services' events, for replay",
-            event_pattern=events.EventPattern(source=list(model.sources)),
+            event_pattern=events.EventPattern(source=list(versions.sources())),
             retention=Duration.days(settings.archive_retention_days),
         )
 
@@ -192,7 +206,7 @@ class ChoreographyMonitorStack(Stack):
             statements=console_reader_statements(
                 self,
                 status=status.function,
-                state_machine=workflow.state_machine,
+                state_machines=machines,
                 queues=(rule_dead_letters, correlator_dead_letters, quarantine),
             ),
         )
@@ -200,7 +214,10 @@ class ChoreographyMonitorStack(Stack):
         CfnOutput(self, "BusName", value=bus.bus.event_bus_name)
         CfnOutput(self, "ArchiveName", value=archive.archive_name)
         CfnOutput(self, "AlertsTopicArn", value=alerting.topic.topic_arn)
-        CfnOutput(self, "StateMachineArn", value=workflow.state_machine.state_machine_arn)
+        CfnOutput(self, "StateMachineArn", value=workflow.state_machine.state_machine_arn)  # new instances'
+        CfnOutput(
+            self, "StateMachineArns", value=Fn.join(",", [machine.state_machine_arn for machine in machines])
+        )  # every shipped version's, oldest first
         CfnOutput(self, "StatusUrl", value=status_url.url)
         CfnOutput(self, "StatusReadersPolicyArn", value=status_readers.managed_policy_arn)
         CfnOutput(self, "ConsoleReadersPolicyArn", value=console_readers.managed_policy_arn)
@@ -235,21 +252,37 @@ def status_caller_statements(function: lambda_.IFunction) -> list[iam.PolicyStat
 
 
 def console_reader_statements(
-    stack: Stack, *, status: lambda_.IFunction, state_machine: sfn.StateMachine, queues: tuple[sqs.IQueue, ...]
+    stack: Stack,
+    *,
+    status: lambda_.IFunction,
+    state_machines: list[sfn.StateMachine],
+    queues: tuple[sqs.IQueue, ...],
 ) -> list[iam.PolicyStatement]:
-    """The web console's reads (console/source.py): the status URL; the machine's definition and one
-    execution's description and history; the queues' depths and a sample of their messages, received
-    without hiding them; Step Functions' metrics; the stack's outputs, where it finds all of these."""
-    executions = stack.format_arn(
-        service="states",
-        resource="execution",
-        resource_name=f"{state_machine.state_machine_name}:*",
-        arn_format=ArnFormat.COLON_RESOURCE_NAME,
-    )
+    """The web console's reads (console/source.py): the status URL; the machines' definitions, and one
+    execution's description, history and the definition it runs on; the queues' depths and a sample of
+    their messages, received without hiding them; Step Functions' metrics; the stack's outputs, where it
+    finds all of these."""
+    executions = [
+        stack.format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{machine.state_machine_name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        for machine in state_machines
+    ]
     return [
         *status_caller_statements(status),
-        iam.PolicyStatement(actions=["states:DescribeStateMachine"], resources=[state_machine.state_machine_arn]),
-        iam.PolicyStatement(actions=["states:DescribeExecution", "states:GetExecutionHistory"], resources=[executions]),
+        iam.PolicyStatement(
+            actions=["states:DescribeStateMachine"], resources=[m.state_machine_arn for m in state_machines]
+        ),
+        iam.PolicyStatement(
+            actions=[
+                "states:DescribeStateMachineForExecution",  # the definition the order's version runs
+                "states:GetExecutionHistory",
+            ],
+            resources=executions,
+        ),
         iam.PolicyStatement(
             actions=["sqs:GetQueueAttributes", "sqs:ReceiveMessage"], resources=[queue.queue_arn for queue in queues]
         ),

@@ -41,7 +41,7 @@ ACKNOWLEDGMENTS = {
         "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
         "<{state_machine}.Name>:*]",
         "The console draws the execution of whichever order its user opens: each is named by its order id, so "
-        "the executions of this one state machine are the narrowest resource there is.",
+        "the executions of each of this stack's state machines (one per shipped model version) are the narrowest resource there is.",
     ),
     "dead-letter queue": (
         "AwsSolutions-SQS3",
@@ -64,12 +64,14 @@ def acknowledge_findings(
     console_readers: iam.ManagedPolicy,
 ) -> None:
     _acknowledge(console_readers, "console metrics")
-    machine = workflow.state_machine.node.default_child
-    assert isinstance(machine, CfnElement)
     stack = Stack.of(workflow)
-    _acknowledge(console_readers, "console executions", state_machine=stack.resolve(stack.get_logical_id(machine)))
-    _acknowledge(workflow.state_machine.role, "state machine role")
-    _acknowledge(workflow.state_machine, "state machine logging level")
+    for state_machine in workflow.state_machines.values():
+        machine = state_machine.node.default_child
+        assert isinstance(machine, CfnElement)
+        logical_id = stack.resolve(stack.get_logical_id(machine))
+        _acknowledge(console_readers, "console executions", state_machine=logical_id)
+        _acknowledge(state_machine.role, "state machine role")
+        _acknowledge(state_machine, "state machine logging level")
     for function in functions:
         _acknowledge(function.function, "function tracing")
     for queue in dead_letter_queues:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from lambdas.choreography.model import Choreography
+from lambdas.choreography.versions import state_machine_name
+
+__all__ = ["stack_name", "state_machine_name"]
 
 
 def stack_name(model: Choreography) -> str:

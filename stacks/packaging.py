@@ -16,6 +16,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from lambdas.choreography.versions import earlier_versions_directory
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = PROJECT_ROOT / ".build"
 RUNTIME_CODE = PROJECT_ROOT / "lambdas"
@@ -52,11 +54,16 @@ def _install_dependencies(target: Path) -> None:
 
 
 def function_code_directory(model_path: Path, model_name: str) -> Path:
-    """The functions' code for one model: the lambdas package and the model file beside it."""
+    """The functions' code for one model: the lambdas package, the model file beside it, and the model's
+    earlier versions still shipped, laid out as under choreographies/ (lambdas/choreography/versions.py)."""
     sources = sorted(p for p in RUNTIME_CODE.rglob("*") if p.is_file() and _is_runtime_code(p))
+    earlier_directory = earlier_versions_directory(model_path)
+    earlier = sorted(earlier_directory.glob("*.json")) if earlier_directory.is_dir() else []
     digest = hashlib.sha256(model_path.read_bytes())
     for path in sources:
         digest.update(str(path.relative_to(RUNTIME_CODE)).encode() + b"\0" + path.read_bytes())
+    for path in earlier:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
 
     def stage(target: Path) -> None:
         for path in sources:
@@ -64,6 +71,10 @@ def function_code_directory(model_path: Path, model_name: str) -> Path:
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, destination)
         shutil.copyfile(model_path, target / MODEL_FILE_NAME)
+        for path in earlier:
+            destination = earlier_versions_directory(target / MODEL_FILE_NAME) / path.name
+            destination.parent.mkdir(exist_ok=True)
+            shutil.copyfile(path, destination)
 
     return _build_once(BUILD_DIR / "functions" / f"{model_name}-{digest.hexdigest()[:16]}", stage)
 

@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import best_match
 
 from lambdas.choreography.model import Choreography, Milestone, field_path
+from lambdas.choreography.versions import Versions
 
 # Step Functions execution names: 1 to 80 characters, none of these, no white space or control characters;
 # StartExecution also refuses U+FFFE, U+FFFF and surrogates (which only a lone surrogate in JSON can make).
@@ -123,7 +124,10 @@ class EventClassifier:
         if not isinstance(event_type, str) or not event_type:
             return Rejection("detail-type", "is missing or not a string")
         if event_type not in self.model.roles:
-            return Rejection("detail-type", f"{event_type[:100]!r} is not an event of the {self.model.name} model")
+            return Rejection(
+                "detail-type",
+                f"{event_type[:100]!r} is not an event of the {self.model.name} model {self.model.version}",
+            )
         expected_source = self.model.events[event_type].source
         if raw.get("source") != expected_source:
             return Rejection(
@@ -156,6 +160,51 @@ class EventClassifier:
         if problem:
             return Rejection(key, f"{value[:100]!r} {problem}")
         return value
+
+
+class VersionedClassifier:
+    """Classifies an event by the model version its instance started on. Only an event that the shipped
+    versions read differently needs that version (`needs_instance_version`); every other event is
+    classified by the current version, with no read. An earlier version's validators are compiled the
+    first time one of its instances needs them, so a cold start compiles the current version's only."""
+
+    def __init__(self, versions: Versions) -> None:
+        self.versions = versions
+        self.current = EventClassifier(versions.current)
+        self._earlier: dict[str, EventClassifier] = {}
+
+    def needs_instance_version(self, raw: Any) -> bool:
+        event_type = raw.get("detail-type") if isinstance(raw, Mapping) else None
+        if not isinstance(event_type, str):  # malformed: the current version's classifier says how
+            return False
+        return event_type in self.versions.event_names and event_type not in self.versions.common_events
+
+    def instance_id(self, raw: Mapping[str, Any]) -> str | None:
+        """The event's instance id, if it has a valid one (every version correlates by the same key)."""
+        found = self.current._correlation_id(raw)
+        return None if isinstance(found, Rejection) else found
+
+    def classify(
+        self, raw: Any, instance_version: str | None = None
+    ) -> tuple[ChoreographyEvent, Choreography] | Rejection:
+        """The event as the version `instance_version` reads it (None: the current version, for an
+        instance not started, or an event every version reads alike), with that version's model."""
+        model = self.versions.get(instance_version)
+        if model is None:
+            key = self.versions.current.correlation_key
+            return Rejection(
+                key,
+                f"{self.instance_id(raw)!r} started on version {instance_version} of {self.versions.current.name}, "
+                f"which this stack no longer ships (it ships {', '.join(self.versions.names)})",
+            )
+        classifier = self.current if model is self.versions.current else self._classifier(model)
+        event = classifier.classify(raw)
+        return event if isinstance(event, Rejection) else (event, model)
+
+    def _classifier(self, model: Choreography) -> EventClassifier:
+        if model.version not in self._earlier:
+            self._earlier[model.version] = EventClassifier(model)
+        return self._earlier[model.version]
 
 
 def _at(raw: Mapping[str, Any], path: tuple[str, ...]) -> Any:

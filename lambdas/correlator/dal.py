@@ -1,6 +1,7 @@
 """The correlator's AWS calls, at most two per event: one conditional-free atomic DynamoDB update per
 event, then one Step Functions call when a token waits, or else one more update that leaves the event's
-time for the latency metric; one SQS message per quarantined event.
+time for the latency metric; one SQS message per quarantined event. While several model versions ship, an
+event that they read differently costs one read more: its instance's version.
 
 Errors that mean "retry later" (throttling, 5xx, anything unexpected) are left to propagate: the
 handler raises, Lambda retries the asynchronous invocation, and after the retries the event goes to the
@@ -32,13 +33,25 @@ NOT_IN_SQS = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 
 
 class DynamoStore:
-    def __init__(self, client: Any, table_name: str, model_name: str, model_version: str) -> None:
+    def __init__(self, client: Any, table_name: str, model_name: str) -> None:
         self.client = client
         self.table_name = table_name
         self.model_name = model_name
-        self.model_version = model_version
 
-    def record_start(self, event: ChoreographyEvent, execution_arn: str, expires_at: int) -> Mapping[str, Any]:
+    def instance_version(self, instance_id: str) -> str | None:
+        response = self.client.get_item(
+            TableName=self.table_name,
+            Key=_key(instance_id, table.INSTANCE_SK),
+            ProjectionExpression=f"{table.STARTED_BY}.{table.MODEL_VERSION}",
+            ConsistentRead=True,  # a start recorded a moment ago decides the version
+        )
+        started_by = table.plain(response.get("Item")).get(table.STARTED_BY) or {}
+        version = started_by.get(table.MODEL_VERSION)
+        return str(version) if version else None
+
+    def record_start(
+        self, event: ChoreographyEvent, version: str, execution_arn: str, expires_at: int
+    ) -> Mapping[str, Any]:
         response = self.client.update_item(
             TableName=self.table_name,
             Key=_key(event.instance_id, table.INSTANCE_SK),
@@ -59,7 +72,7 @@ class DynamoStore:
                         table.EVENT_TIME: {"S": event.event_time.isoformat()},
                         table.EXECUTION_ARN: {"S": execution_arn},
                         table.MODEL: {"S": self.model_name},
-                        table.MODEL_VERSION: {"S": self.model_version},
+                        table.MODEL_VERSION: {"S": version},
                     }
                 },
                 ":running": {"S": table.RUNNING},
@@ -137,20 +150,24 @@ def _key(instance_id: str, sort_key: str) -> dict[str, Any]:
 
 
 class StepFunctionsWorkflow:
-    def __init__(self, client: Any, state_machine_arn: str) -> None:
+    def __init__(self, client: Any, state_machine_arns: Mapping[str, str]) -> None:
         self.client = client
-        self.state_machine_arn = state_machine_arn
+        self.state_machine_arns = state_machine_arns  # model version -> its machine
 
-    def execution_arn(self, name: str) -> str:
-        return f"{self.state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+    def ships(self, version: str) -> bool:
+        return version in self.state_machine_arns
 
-    def start(self, name: str, payload: str) -> str:
+    def execution_arn(self, version: str, name: str) -> str:
+        return execution_arn(self.state_machine_arns[version], name)
+
+    def start(self, version: str, name: str, payload: str) -> str:
+        machine = self.state_machine_arns[version]
         try:
-            response = self.client.start_execution(stateMachineArn=self.state_machine_arn, name=name, input=payload)
+            response = self.client.start_execution(stateMachineArn=machine, name=name, input=payload)
         except ClientError as error:
             # The name is taken: by this instance's execution, running or ended. Either way it exists.
             if _code(error) == "ExecutionAlreadyExists":
-                return self.execution_arn(name)
+                return execution_arn(machine, name)
             raise
         return str(response["executionArn"])
 
@@ -168,6 +185,10 @@ class StepFunctionsWorkflow:
             if _code(error) in CLOSED_TOKEN_ERRORS:
                 raise TokenClosed(_code(error)) from error
             raise
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
 
 
 class SqsQuarantine:

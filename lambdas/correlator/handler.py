@@ -6,6 +6,7 @@ emits one metric. Errors other than expected outcomes propagate so that Lambda r
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -19,9 +20,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
 from lambdas.choreography.metrics import OUT_OF_ORDER
-from lambdas.choreography.model import load_model
+from lambdas.choreography.versions import load_versions
 from lambdas.clients import clients
-from lambdas.correlator.classify import EventClassifier
+from lambdas.correlator.classify import VersionedClassifier
 from lambdas.correlator.dal import SQS_DEFAULT_MESSAGE_BYTES, DynamoStore, SqsQuarantine, StepFunctionsWorkflow
 from lambdas.correlator.logic import Correlator, Outcome
 
@@ -45,12 +46,13 @@ def build_correlator(environment: Mapping[str, str]) -> Correlator:
     model_path = Path(environment["CHOREOGRAPHY_MODEL"])
     if not model_path.is_absolute():
         model_path = Path(environment.get("LAMBDA_TASK_ROOT", ".")) / model_path
-    model = load_model(model_path, validated=True)
+    versions = load_versions(model_path, validated=True)
+    model = versions.current
     dynamodb, stepfunctions, sqs = clients("dynamodb", "stepfunctions", "sqs", config=CLIENT_CONFIG)
     return Correlator(
-        EventClassifier(model),
-        DynamoStore(dynamodb, environment["TABLE_NAME"], model.name, model.version),
-        StepFunctionsWorkflow(stepfunctions, environment["STATE_MACHINE_ARN"]),
+        VersionedClassifier(versions),
+        DynamoStore(dynamodb, environment["TABLE_NAME"], model.name),
+        StepFunctionsWorkflow(stepfunctions, json.loads(environment["STATE_MACHINE_ARNS"])),
         SqsQuarantine(
             sqs,
             environment["QUARANTINE_QUEUE_URL"],
@@ -71,7 +73,7 @@ def correlator() -> Correlator:
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     result = correlator().handle(event, datetime.now(UTC))
     # A dimension per known event type only: a quarantined event's type may be anything a sender wrote.
-    known = result.event_type in correlator().classifier.model.roles
+    known = result.event_type in correlator().classifier.versions.event_names
     metrics.add_dimension("eventType", result.event_type if known and result.event_type else "unknown")
     metrics.add_metric(name=METRIC_NAMES[result.outcome], unit=MetricUnit.Count, value=1)
     for milestone, seconds in (result.latencies or {}).items():

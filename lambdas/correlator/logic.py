@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from lambdas.choreography import execution, table
 from lambdas.choreography.model import FAILURE, Choreography, Milestone
-from lambdas.correlator.classify import ChoreographyEvent, EventClassifier, Rejection
+from lambdas.correlator.classify import ChoreographyEvent, Rejection, VersionedClassifier
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +31,14 @@ class TokenClosed(Exception):
 
 
 class Store(Protocol):
-    def record_start(self, event: ChoreographyEvent, execution_arn: str, expires_at: int) -> Mapping[str, Any]:
-        """Record the start event on the instance item; return the item as it was before."""
+    def record_start(
+        self, event: ChoreographyEvent, version: str, execution_arn: str, expires_at: int
+    ) -> Mapping[str, Any]:
+        """Record the start event on the instance item, with the model version the instance starts on and
+        its execution; return the item as it was before."""
+
+    def instance_version(self, instance_id: str) -> str | None:
+        """The model version the instance started on; None when no start is recorded."""
 
     def record_next_event_time(
         self, instance_id: str, sort_key: str, event_time: datetime, expires_at: int
@@ -47,8 +53,14 @@ class Store(Protocol):
 
 
 class Workflow(Protocol):
-    def start(self, name: str, payload: str) -> str:
-        """Start the execution (idempotently) and return its ARN."""
+    def execution_arn(self, version: str, name: str) -> str:
+        """The ARN the execution has, or will have, on the version's machine."""
+
+    def start(self, version: str, name: str, payload: str) -> str:
+        """Start the execution on the version's machine (idempotently) and return its ARN."""
+
+    def ships(self, version: str) -> bool:
+        """Whether the version's machine is one this stack ships."""
 
     def succeed(self, token: str, output: str) -> None: ...
 
@@ -92,7 +104,7 @@ class Result:
 class Correlator:
     def __init__(
         self,
-        classifier: EventClassifier,
+        classifier: VersionedClassifier,
         store: Store,
         workflow: Workflow,
         quarantine: Quarantine,
@@ -106,27 +118,38 @@ class Correlator:
         self.retention = retention
 
     def handle(self, raw_event: Any, now: datetime) -> Result:
-        event = self.classifier.classify(raw_event)
-        if isinstance(event, Rejection):
-            self.quarantine.hold(raw_event, event)
-            return Result(Outcome.QUARANTINED, event_type=_detail_type(raw_event), reason=str(event))
+        version = None  # the current version's reading: the same in every version, or no start yet
+        if self.classifier.needs_instance_version(raw_event):
+            instance_id = self.classifier.instance_id(raw_event)
+            version = self.store.instance_version(instance_id) if instance_id else None
+        classified = self.classifier.classify(raw_event, version)
+        if isinstance(classified, Rejection):
+            self.quarantine.hold(raw_event, classified)
+            return Result(Outcome.QUARANTINED, event_type=_detail_type(raw_event), reason=str(classified))
+        event, model = classified
         if event.milestone is None:
-            return self._start(event)
-        return self._settle(event, now)
+            return self._start(event, model)
+        return self._settle(event, now, model)
 
     def _expires_at(self, event: ChoreographyEvent) -> int:
         # From the event's own time, so every delivery of the same event computes the same value.
         return int((event.event_time + self.retention).timestamp())
 
-    def _start(self, event: ChoreographyEvent) -> Result:
+    def _start(self, event: ChoreographyEvent, model: Choreography) -> Result:
+        """Record first, then start: a start delivered again after a new version is deployed goes to the
+        machine of the version the instance started on, never to a second execution on the new one."""
         expires_at = self._expires_at(event)
         payload = execution.start_input(event.instance_id, expires_at, event.event_time.isoformat())
-        execution_arn = self.workflow.start(event.instance_id, payload)
-        before = self.store.record_start(event, execution_arn, expires_at)
-        outcome = Outcome.START_DUPLICATE if table.STARTED_BY in before else Outcome.STARTED
+        execution_arn = self.workflow.execution_arn(model.version, event.instance_id)
+        before = self.store.record_start(event, model.version, execution_arn, expires_at)
+        started_by = before.get(table.STARTED_BY)
+        version = str(started_by.get(table.MODEL_VERSION, model.version)) if started_by else model.version
+        if self.workflow.ships(version):  # else its machine is gone, and with it the execution
+            self.workflow.start(version, event.instance_id, payload)
+        outcome = Outcome.START_DUPLICATE if started_by else Outcome.STARTED
         return Result(outcome, event_id=event.event_id, event_type=event.event_type, instance_id=event.instance_id)
 
-    def _settle(self, event: ChoreographyEvent, now: datetime) -> Result:
+    def _settle(self, event: ChoreographyEvent, now: datetime, model: Choreography) -> Result:
         assert event.milestone is not None
         before = self.store.record_milestone_event(event, now, self._expires_at(event))
         first = table.SETTLED_BY not in before
@@ -152,8 +175,8 @@ class Correlator:
                 result = replace(result, outcome=Outcome.DUPLICATE if not first else Outcome.LATE)
         if not first:
             return result
-        pairs = self._pairs(event, before, waited=bool(token))
-        skew = self.classifier.model.clock_skew_seconds
+        pairs = self._pairs(event, model, before, waited=bool(token))
+        skew = model.clock_skew_seconds
         return replace(
             result,
             latencies={milestone: seconds for milestone, (_, seconds) in pairs.items()},
@@ -166,7 +189,7 @@ class Correlator:
         )
 
     def _pairs(
-        self, event: ChoreographyEvent, before: Mapping[str, Any], *, waited: bool
+        self, event: ChoreographyEvent, model: Choreography, before: Mapping[str, Any], *, waited: bool
     ) -> dict[str, tuple[str | None, float]]:
         """Milestone latencies this first delivery completes, within two AWS calls in all: milestone ->
         (the milestone whose event its clock started with, None for the start; seconds).
@@ -179,7 +202,6 @@ class Correlator:
         had also come first (the execution went by it without its time), and a first milestone whose event
         came before the start; the status answer has them all."""
         assert event.milestone is not None
-        model = self.classifier.model
         previous = tuple(m.name for m in model.predecessors[event.milestone.name])
         pairs = _following_pair(model, event.milestone, event.event_time, before)
         started: tuple[str | None, str] | None = None

@@ -13,7 +13,9 @@ from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotFoundError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.choreography.model import Choreography, load_model
+from lambdas.choreography import table
+from lambdas.choreography.model import Choreography
+from lambdas.choreography.versions import Versions, load_versions
 from lambdas.clients import clients
 from lambdas.correlator.classify import execution_name_problem
 from lambdas.status.dal import StatusStore
@@ -25,11 +27,16 @@ app = LambdaFunctionUrlResolver()
 
 
 @cache
-def model() -> Choreography:
+def versions() -> Versions:
     path = Path(os.environ["CHOREOGRAPHY_MODEL"])
-    return load_model(
+    return load_versions(
         path if path.is_absolute() else Path(os.environ.get("LAMBDA_TASK_ROOT", ".")) / path, validated=True
     )
+
+
+def model() -> Choreography:
+    """The current version: new orders start on it, and it names things for all."""
+    return versions().current
 
 
 @cache
@@ -51,13 +58,16 @@ def get_order(order_id: str) -> dict[str, Any]:
     records = store().instance_records(order_id)
     if not records:
         raise NotFoundError(f"no {model().instance_key} {order_id!r} in {model().name}")
-    return describe_instance(model(), order_id, records)
+    # Each order is read by the version it started on (a version no longer shipped: by the current).
+    version = records.get(table.INSTANCE_SK, {}).get(table.STARTED_BY, {}).get(table.MODEL_VERSION)
+    return describe_instance(versions().get(version) or model(), order_id, records)
 
 
 @app.get("/orders")
 def list_orders() -> dict[str, Any]:
     try:
-        request = parse_list_request(model(), app.current_event.query_string_parameters)
+        names = list(dict.fromkeys(m.name for version in versions().all for m in version.milestones))
+        request = parse_list_request(model(), app.current_event.query_string_parameters, names)
     except InvalidParameter as problem:
         raise BadRequestError(str(problem)) from None
     items, last_key = store().instances_by_status(
@@ -68,7 +78,7 @@ def list_orders() -> dict[str, Any]:
 
 @app.get("/model")
 def get_model() -> dict[str, Any]:
-    return describe_model(model())
+    return {**describe_model(model()), "versions": list(versions().names)}
 
 
 @logger.inject_lambda_context

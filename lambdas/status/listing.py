@@ -14,6 +14,7 @@ from typing import Any
 
 from lambdas.choreography import table
 from lambdas.choreography.model import Choreography
+from lambdas.choreography.versions import version_of_execution
 from lambdas.status.logic import console_link
 
 DEFAULT_LIMIT = 25
@@ -37,7 +38,10 @@ class ListRequest:
     start_key: dict[str, str] | None
 
 
-def parse_list_request(model: Choreography, parameters: Mapping[str, str] | None) -> ListRequest:
+def parse_list_request(
+    model: Choreography, parameters: Mapping[str, str] | None, milestone_names: Sequence[str] = ()
+) -> ListRequest:
+    """`milestone_names`: every shipped version's milestones (default: the model's)."""
     parameters = parameters or {}
     unknown = sorted(set(parameters) - set(PARAMETERS))
     if unknown:
@@ -53,7 +57,7 @@ def parse_list_request(model: Choreography, parameters: Mapping[str, str] | None
                 f"filters {' or '.join(table.MILESTONE_OF_STATUS)} orders only: "
                 "the table records an order's milestone only where it stopped",
             )
-        names = [m.name for m in model.milestones]
+        names = list(milestone_names) or [m.name for m in model.milestones]
         if milestone not in names:
             raise InvalidParameter(
                 "milestone", f"{milestone[:60]!r} is not a milestone of {model.name}: {', '.join(names)}"
@@ -117,6 +121,7 @@ def describe_entry(model: Choreography, item: Mapping[str, Any]) -> dict[str, An
         execution_arn = started_by.get(table.EXECUTION_ARN)
     if execution_arn:
         entry["consoleUrl"] = console_link(execution_arn)
+        entry["modelVersion"] = version_of_execution(execution_arn, model.name)
     return entry
 
 

@@ -7,7 +7,7 @@ transition or an invocation per order, and these are exact and free.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import jsii
 from aws_cdk import Aws, Duration, RemovalPolicy
@@ -25,6 +25,7 @@ from constructs import Construct
 
 from lambdas.choreography.metrics import OUT_OF_ORDER
 from lambdas.choreography.model import Choreography
+from lambdas.choreography.versions import Versions
 from stacks.constructs.event_bus import MAX_EVENT_AGE, RETRY_ATTEMPTS
 
 PERIOD = Duration.minutes(5)
@@ -43,9 +44,9 @@ class Alerting(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        model: Choreography,
+        versions: Versions,
         bus: events.IEventBus,
-        state_machine: sfn.StateMachine,
+        state_machines: Sequence[sfn.StateMachine],
         correlator: lambda_.IFunction,
         namespace: str,
         correlator_service: str,
@@ -56,6 +57,12 @@ class Alerting(Construct):
         out_of_order_alarm: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
+        model = versions.current
+        # Orders on every shipped version's machine, counted together.
+        self.failed = _total([m.metric_failed(period=PERIOD, statistic="Sum") for m in state_machines], "failed")
+        self.succeeded = _total(
+            [m.metric_succeeded(period=PERIOD, statistic="Sum") for m in state_machines], "completed"
+        )
         self.topic = self._topic(model, emails)
         self.stuck_rule = events.Rule(
             self,
@@ -90,7 +97,7 @@ class Alerting(Construct):
             ),
             self._alarm(
                 "FailedExecutions",
-                state_machine.metric_failed(period=PERIOD, statistic="Sum"),
+                self.failed,
                 f"{model.name}: an instance failed (a failure event, or a milestone that stayed stuck)",
             ),
         ]
@@ -109,8 +116,7 @@ class Alerting(Construct):
             self.alarms.append(self._alarm(f"{name}NotEmpty", depth, f"{model.name}: {name} holds events to redrive"))
         self._allow_publishers()
         self.dashboard = self._dashboard(
-            model=model,
-            state_machine=state_machine,
+            versions=versions,
             correlator=correlator,
             namespace=namespace,
             service=correlator_service,
@@ -178,13 +184,16 @@ class Alerting(Construct):
     def _dashboard(
         self,
         *,
-        model: Choreography,
-        state_machine: sfn.StateMachine,
+        versions: Versions,
         correlator: lambda_.IFunction,
         namespace: str,
         service: str,
         stuck: cloudwatch.IMetric,
     ) -> cloudwatch.Dashboard:
+        model = versions.current
+        # Each milestone of any shipped version once, by name (a version may rename or add milestones).
+        milestones = {m.name: (version, m) for version in versions.all for m in version.milestones}
+
         def counted(name: str, event_type: str) -> cloudwatch.Metric:
             return cloudwatch.Metric(
                 namespace=namespace,
@@ -197,11 +206,11 @@ class Alerting(Construct):
 
         orders = [
             counted("InstancesStarted", model.start_event).with_(label="started"),
-            state_machine.metric_succeeded(period=PERIOD, statistic="Sum", label="completed"),
-            state_machine.metric_failed(period=PERIOD, statistic="Sum", label="failed"),
+            self.succeeded,
+            self.failed,
             stuck,
         ]
-        settling = [name for milestone in model.milestones for name in milestone.success + milestone.failure]
+        settling = sorted(versions.event_names - {version.start_event for version in versions.all})
         latency = [
             cloudwatch.Metric(
                 namespace=namespace,
@@ -211,7 +220,7 @@ class Alerting(Construct):
                 period=PERIOD,
                 label=milestone.name,
             )
-            for milestone in model.milestones
+            for _, milestone in milestones.values()
         ]
         out_of_order = [
             cloudwatch.Metric(
@@ -222,8 +231,8 @@ class Alerting(Construct):
                 period=PERIOD,
                 label=f"{milestone.name} before {follows.name}",
             )
-            for milestone in model.milestones
-            for follows in model.predecessors[milestone.name]
+            for version, milestone in milestones.values()
+            for follows in version.predecessors[milestone.name]
         ]
         dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=f"{model.name}-monitor")
         dashboard.add_widgets(
@@ -251,6 +260,20 @@ class Alerting(Construct):
             cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=12),
         )
         return dashboard
+
+
+def _total(metrics: Sequence[cloudwatch.Metric], label: str) -> cloudwatch.IMetric:
+    """One metric, or the sum of several: a machine with no execution in a period has no data point, which
+    counts as 0 here rather than hiding the others'."""
+    if len(metrics) == 1:
+        return metrics[0].with_(label=label)
+    names = {f"m{position}": metric for position, metric in enumerate(metrics)}
+    return cloudwatch.MathExpression(
+        expression=f"SUM([{', '.join(f'FILL({name}, 0)' for name in names)}])",
+        using_metrics=names,
+        label=label,
+        period=PERIOD,
+    )
 
 
 @jsii.implements(events.IRuleTarget)

@@ -10,7 +10,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from lambdas.choreography.model import Choreography
+from lambdas.choreography.versions import Versions
 from stacks.rules import forwarded_pattern
 
 # Every rule target's delivery: EventBridge's longest retry (24 hours, 185 attempts), then its DLQ.
@@ -34,10 +34,11 @@ class MonitorBus(Construct):
                 )
             )
 
-    def forward_from(self, services_bus_name: str, model: Choreography, dead_letters: sqs.IQueue) -> events.Rule:
+    def forward_from(self, services_bus_name: str, versions: Versions, dead_letters: sqs.IQueue) -> events.Rule:
         """One rule on the services' bus, and nothing else there: redriven, replayed and stuck events stay on
         the monitor's bus, so no other consumer of the services' bus ever sees them twice."""
-        pattern = forwarded_pattern(model)
+        pattern = forwarded_pattern(versions)
+        model = versions.current
         return events.Rule(
             self,
             "ForwardFromServices",

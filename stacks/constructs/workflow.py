@@ -1,4 +1,10 @@
-"""The Standard state machine generated from the model: one execution per instance, named by its id."""
+"""The Standard state machines generated from the model: one per shipped version of the model, each
+named by its version, with one execution per instance, named by its id.
+
+A version's machine is never changed once deployed, so an instance runs on the definition it started
+with until it ends; a machine is removed when its version's file is (deleting a machine ends its
+executions at their next transition, so a version is removed only once no instance on it can be open).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +17,9 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from lambdas.choreography.model import Choreography
+from lambdas.choreography.versions import Versions
 from stacks.asl import build_definition
+from stacks.names import state_machine_name
 
 
 class ChoreographyWorkflow(Construct):
@@ -21,12 +28,13 @@ class ChoreographyWorkflow(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        model: Choreography,
+        versions: Versions,
         table: dynamodb.ITableV2,
         bus: events.IEventBus,
         log_level: str,
     ) -> None:
         super().__init__(scope, construct_id)
+        model = versions.current
         self.log_group = logs.LogGroup(
             self,
             "Logs",
@@ -35,17 +43,27 @@ class ChoreographyWorkflow(Construct):
             retention=logs.RetentionDays.ONE_MONTH,
             removal_policy=RemovalPolicy.DESTROY,
         )
-        self.state_machine = sfn.StateMachine(
-            self,
-            "StateMachine",
-            state_machine_name=model.name,
-            state_machine_type=sfn.StateMachineType.STANDARD,
-            definition_body=sfn.DefinitionBody.from_string(json.dumps(build_definition(model), indent=2)),
-            definition_substitutions={"TableName": table.table_name, "BusName": bus.event_bus_name},
-            tracing_enabled=True,
-            logs=sfn.LogOptions(
-                destination=self.log_group,
-                level=sfn.LogLevel[log_level],
-                include_execution_data=log_level == "ALL",
-            ),
-        )
+        # Version -> its machine; ids and names by version, so that a new version adds a machine and
+        # changes none.
+        self.state_machines: dict[str, sfn.StateMachine] = {}
+        for version in versions.all:
+            self.state_machines[version.version] = sfn.StateMachine(
+                self,
+                f"StateMachine{_version_id(version.version)}",
+                state_machine_name=state_machine_name(version),
+                state_machine_type=sfn.StateMachineType.STANDARD,
+                definition_body=sfn.DefinitionBody.from_string(json.dumps(build_definition(version), indent=2)),
+                definition_substitutions={"TableName": table.table_name, "BusName": bus.event_bus_name},
+                tracing_enabled=True,
+                logs=sfn.LogOptions(
+                    destination=self.log_group,
+                    level=sfn.LogLevel[log_level],
+                    include_execution_data=log_level == "ALL",
+                ),
+            )
+        self.state_machine = self.state_machines[model.version]  # new instances start here
+
+
+def _version_id(version: str) -> str:
+    """A construct id's part for a version: 1.2.0 -> V1x2x0."""
+    return "V" + version.replace(".", "x")

@@ -120,7 +120,7 @@ def test_every_task_of_the_definition_is_granted_and_every_grant_used(
 
 def test_a_task_without_its_grant_and_a_grant_without_its_task_are_caught(order_stack: StackTemplate) -> None:
     def swap(resources: dict[str, Any]) -> None:
-        policy = _one(resources, "AWS::IAM::Policy", "WorkflowStateMachineRoleDefaultPolicy")["Properties"]
+        policy = _one(resources, "AWS::IAM::Policy", "WorkflowStateMachineV1x0x0RoleDefaultPolicy")["Properties"]
         for statement in policy["PolicyDocument"]["Statement"]:
             if statement["Action"] == "events:PutEvents":
                 statement["Action"] = "events:DescribeEventBus"

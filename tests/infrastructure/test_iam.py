@@ -29,7 +29,8 @@ NO_RESOURCE_LEVEL = {
 
 # What each role may do: exactly the calls its code (or the state machine's definition) makes.
 EXPECTED_ACTIONS = {
-    "WorkflowStateMachineRole": {"dynamodb:UpdateItem", "events:PutEvents"} | NO_RESOURCE_LEVEL,
+    # One state machine per shipped model version (WorkflowStateMachineV1x0x0Role, ...), each with the same grants.
+    "WorkflowStateMachineV": {"dynamodb:UpdateItem", "events:PutEvents"} | NO_RESOURCE_LEVEL,
     "CorrelatorRole": {
         "logs:CreateLogStream",
         "logs:PutLogEvents",
@@ -84,12 +85,13 @@ def test_a_wildcard_grant_on_the_acknowledged_role_is_caught(order_stack: StackT
     policy = next(
         p["Properties"]
         for p in template["Resources"].values()
-        if p["Type"] == "AWS::IAM::Policy" and p["Properties"]["Roles"][0]["Ref"].startswith("WorkflowStateMachineRole")
+        if p["Type"] == "AWS::IAM::Policy"
+        and p["Properties"]["Roles"][0]["Ref"].startswith("WorkflowStateMachineV1x0x0Role")
     )
     policy["PolicyDocument"]["Statement"].append({"Effect": "Allow", "Action": "dynamodb:DeleteTable", "Resource": "*"})
     widened = StackTemplate(order_stack.name, template, order_stack.outdir)
     (violation,) = wildcard_violations(widened)
-    assert violation.startswith("WorkflowStateMachineRole")
+    assert violation.startswith("WorkflowStateMachineV1x0x0Role")
     assert "dynamodb:DeleteTable" in violation
 
 

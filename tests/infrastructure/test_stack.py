@@ -9,6 +9,7 @@ from aws_cdk.assertions import Match, Template
 
 from lambdas.choreography import table as layout
 from lambdas.choreography.model import Choreography
+from lambdas.choreography.versions import Versions
 from local.assembly import StackTemplate
 from stacks.rules import event_patterns
 
@@ -52,7 +53,7 @@ def test_one_rule_per_source_with_retries_and_dead_letters(
     ]
     assert len(rules) == len(order_model.sources)
     patterns = {properties["EventPattern"]["source"][0]: properties["EventPattern"] for _, properties in rules}
-    assert patterns == event_patterns(order_model)
+    assert patterns == event_patterns(Versions(order_model))
     for _, properties in rules:
         assert properties["EventBusName"]["Ref"].startswith("EventsBus")
         (target,) = properties["Targets"]
@@ -94,7 +95,7 @@ def test_state_machine_is_standard_traced_and_logged(template: Template) -> None
     template.has_resource_properties(
         "AWS::StepFunctions::StateMachine",
         {
-            "StateMachineName": "order-fulfillment",
+            "StateMachineName": "order-fulfillment-1.0.0",
             "StateMachineType": "STANDARD",
             "TracingConfiguration": {"Enabled": True},
             "LoggingConfiguration": {
@@ -223,7 +224,7 @@ def test_second_model_deploys_through_the_same_code(
 ) -> None:
     stack = stacks["ReturnRefundMonitor"]
     ((_, machine),) = stack.of_type("AWS::StepFunctions::StateMachine")
-    assert machine["StateMachineName"] == "return-refund"
+    assert machine["StateMachineName"] == "return-refund-1.1.0"
     assert len(list(stack.of_type("AWS::Events::Rule"))) == len(return_model.sources) + 1  # and the stuck notices
     ((_, bus),) = stack.of_type("AWS::Events::EventBus")
     assert bus["Name"] == "return-refund-events"

@@ -42,7 +42,11 @@ def _deployed_stack(runtime: LocalRuntime, status_url: str) -> str:
     """A stack on the endpoint's CloudFormation with a monitor stack's outputs, naming the runtime's."""
     outputs = runtime.stack.template["Outputs"]
     values = {name: runtime.resolve(outputs[name]["Value"]) for name in QUEUE_OUTPUTS.values()}
-    values |= {"StatusUrl": status_url, "StateMachineArn": runtime.state_machine_arn}
+    values |= {
+        "StatusUrl": status_url,
+        "StateMachineArn": runtime.state_machine_arn,
+        "StateMachineArns": ",".join(runtime.state_machine_arns),
+    }
     return stack_with_outputs(runtime, f"ConsoleTest{time.monotonic_ns() % 10**6}", values)
 
 

@@ -77,7 +77,11 @@ def test_every_read_of_the_console_is_granted_by_its_policy_and_every_grant_is_r
     outputs = order_stack.template["Outputs"]
     with serve_status(runtime, 0) as status_url:
         values = {name: runtime.resolve(outputs[name]["Value"]) for name in QUEUE_OUTPUTS.values()}
-        values |= {"StatusUrl": status_url, "StateMachineArn": runtime.state_machine_arn}
+        values |= {
+            "StatusUrl": status_url,
+            "StateMachineArn": runtime.state_machine_arn,
+            "StateMachineArns": ",".join(runtime.state_machine_arns),
+        }
         name = stack_with_outputs(runtime, f"Grants{time.monotonic_ns() % 10**6}", values)
         made_before = len(runtime.calls.made)
         session = boto3.Session(region_name="us-east-1", aws_access_key_id="local", aws_secret_access_key="local")
@@ -100,7 +104,7 @@ def test_every_read_of_the_console_is_granted_by_its_policy_and_every_grant_is_r
     uses += [(action, resolver.arn(status_id), context) for action, context in STATUS_URL_CONTEXT.items()]
     assert {action for action, _, _ in uses} >= {
         "states:DescribeStateMachine",
-        "states:DescribeExecution",
+        "states:DescribeStateMachineForExecution",
         "states:GetExecutionHistory",
         "sqs:GetQueueAttributes",
         "sqs:ReceiveMessage",

@@ -17,7 +17,8 @@ from console.overview import tally
 from console.queues import why_queued
 
 NOW = datetime(2026, 12, 2, 10, 30, tzinfo=UTC)
-MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:orders"
+MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:orders-2.0.0"
+EARLIER_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:orders-1.0.0"
 
 
 def _entry(milestone: str, hours_ago: float) -> dict[str, str]:
@@ -53,12 +54,12 @@ def test_the_metrics_read_are_step_functions_own_as_cdk_names_them() -> None:
     ]
     assert [(m.namespace, m.metric_name, dict(m.dimensions or {})) for m in canned] == [
         (q["MetricStat"]["Metric"]["Namespace"], q["MetricStat"]["Metric"]["MetricName"], {"StateMachineArn": MACHINE})
-        for q in metric_queries(MACHINE)
+        for q in metric_queries([MACHINE])
     ]
-    assert {q["MetricStat"]["Metric"]["Dimensions"][0]["Value"] for q in metric_queries(MACHINE)} == {MACHINE}
+    assert {q["MetricStat"]["Metric"]["Dimensions"][0]["Value"] for q in metric_queries([MACHINE])} == {MACHINE}
 
 
-def test_open_orders_are_started_less_ended_and_the_last_day_is_counted_apart() -> None:
+def test_open_orders_are_started_less_ended_on_every_version_and_the_last_day_is_counted_apart() -> None:
     with mock_aws():
         _open_orders_are_started_less_ended()
 
@@ -71,13 +72,20 @@ def _open_orders_are_started_less_ended() -> None:
         "ExecutionsFailed": [(NOW - timedelta(hours=3), 1)],
         "ExecutionsTimedOut": [(NOW - timedelta(days=2), 1)],
     }
-    for name, values in points.items():
+    earlier_points = {
+        "ExecutionsStarted": [(NOW - timedelta(days=4), 3)],
+        "ExecutionsSucceeded": [(NOW - timedelta(hours=5), 2)],
+    }
+    for machine, name, values in [
+        *((MACHINE, name, values) for name, values in points.items()),
+        *((EARLIER_MACHINE, name, values) for name, values in earlier_points.items()),
+    ]:
         cloudwatch.put_metric_data(
             Namespace=NAMESPACE,
             MetricData=[
                 {
                     "MetricName": name,
-                    "Dimensions": [{"Name": "StateMachineArn", "Value": MACHINE}],
+                    "Dimensions": [{"Name": "StateMachineArn", "Value": machine}],
                     "Timestamp": t,
                     "Value": v,
                 }
@@ -95,9 +103,10 @@ def _open_orders_are_started_less_ended() -> None:
             }
         ],
     )
-    counts = metric_counts(cloudwatch, MACHINE, window_seconds=7 * 86400, recent_seconds=86400, now=NOW)
-    assert counts.open == 14 - 8 - 1 - 1
-    assert (counts.recent["ExecutionsStarted"], counts.recent["ExecutionsSucceeded"]) == (4, 2)
+    machines = [EARLIER_MACHINE, MACHINE]
+    counts = metric_counts(cloudwatch, machines, window_seconds=7 * 86400, recent_seconds=86400, now=NOW)
+    assert counts.open == (14 - 8 - 1 - 1) + (3 - 2)
+    assert (counts.recent["ExecutionsStarted"], counts.recent["ExecutionsSucceeded"]) == (4, 2 + 2)
     assert counts.recent["ExecutionsFailed"] == 1
     assert set(counts.window) == set(METRICS)
 

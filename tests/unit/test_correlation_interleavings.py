@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 
 from lambdas.choreography import table
 from lambdas.choreography.model import FAILURE, SUCCESS, Choreography
-from lambdas.correlator.classify import ChoreographyEvent, EventClassifier, Rejection
+from lambdas.choreography.versions import Versions
+from lambdas.correlator.classify import ChoreographyEvent, Rejection, VersionedClassifier
 from lambdas.correlator.logic import Correlator, Outcome, TokenClosed
 from local.events import EventFactory
 
@@ -69,7 +70,9 @@ class World:
         self.between_calls = []
         return before
 
-    def record_start(self, event: ChoreographyEvent, execution_arn: str, expires_at: int) -> Mapping[str, Any]:
+    def record_start(
+        self, event: ChoreographyEvent, version: str, execution_arn: str, expires_at: int
+    ) -> Mapping[str, Any]:
         return self._write(
             (event.instance_id, table.INSTANCE_SK), {table.STARTED_BY: {"id": event.event_id}}, event.event_id
         )
@@ -95,7 +98,16 @@ class World:
         return before
 
     # -- Step Functions, as the Workflow port -------------------------------------------------------
-    def start(self, name: str, payload: str) -> str:
+    def instance_version(self, instance_id: str) -> str | None:
+        raise AssertionError("one version ships: no event needs its instance's version")
+
+    def ships(self, version: str) -> bool:
+        return version == self.model.version
+
+    def execution_arn(self, version: str, name: str) -> str:
+        return name
+
+    def start(self, version: str, name: str, payload: str) -> str:
         self.executions.setdefault(name, Execution([m.name for m in self.model.milestones]))
         return name
 
@@ -160,7 +172,7 @@ class Delivery:
 
 
 def _correlator(world: World) -> Correlator:
-    return Correlator(EventClassifier(world.model), world, world, world, retention=timedelta(days=1))
+    return Correlator(VersionedClassifier(Versions(world.model)), world, world, world, retention=timedelta(days=1))
 
 
 def _run(
