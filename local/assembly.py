@@ -26,9 +26,11 @@ def cdk_context() -> dict[str, Any]:
     return context
 
 
-def synthesize(outdir: Path = DEFAULT_OUTDIR, settings: Mapping[str, Any] | None = None) -> Path:
+def synthesize(
+    outdir: Path = DEFAULT_OUTDIR, settings: Mapping[str, Any] | None = None, models_dir: Path | None = None
+) -> Path:
     """Synthesize every stack in-process, exactly as app.py does under `cdk synth` (`settings`: the
-    monitor's settings to change, as `-c` would)."""
+    monitor's settings to change, as `-c` would; `models_dir`: other models than the shipped ones)."""
     import aws_cdk as cdk
 
     from stacks.app_builder import build_app
@@ -37,7 +39,10 @@ def synthesize(outdir: Path = DEFAULT_OUTDIR, settings: Mapping[str, Any] | None
     context = cdk_context()
     context[CONTEXT_KEY] = {**context.get(CONTEXT_KEY, {}), **(settings or {})}
     app = cdk.App(context=context, outdir=str(outdir))
-    build_app(app)
+    if models_dir is None:
+        build_app(app)
+    else:
+        build_app(app, models_dir)
     app.synth()
     return outdir
 

@@ -3,6 +3,7 @@ context, so the tests see what `cdk synth` produces)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from lambdas.choreography.model import Choreography, load_model
 from local.assembly import StackTemplate, load_stacks, synthesize
 from stacks.packaging import MODELS_DIR
+from tests.checks.versions import next_version, ship
 
 ORDER_MODEL_PATH = MODELS_DIR / "order_fulfillment.json"
 RETURN_MODEL_PATH = MODELS_DIR / "return_refund.json"
@@ -48,3 +50,23 @@ def forwarding_stack(tmp_path_factory: pytest.TempPathFactory) -> StackTemplate:
     """The order model's stack deployed beside the services' own bus (setting servicesBus)."""
     outdir = synthesize(tmp_path_factory.mktemp("cdk.out.forwarding"), {"servicesBus": SERVICES_BUS})
     return {stack.name: stack for stack in load_stacks(outdir)}["OrderFulfillmentMonitor"]
+
+
+@pytest.fixture(scope="session")
+def next_order_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The order model's version 2 as the current model, its version 1 kept beside it."""
+    first = json.loads(ORDER_MODEL_PATH.read_text(encoding="utf-8"))
+    return ship(tmp_path_factory.mktemp("models"), ORDER_MODEL_PATH.name, next_version(first), first)
+
+
+@pytest.fixture(scope="session")
+def next_order_model(next_order_model_path: Path) -> Choreography:
+    return load_model(next_order_model_path)
+
+
+@pytest.fixture(scope="session")
+def versioned_stack(tmp_path_factory: pytest.TempPathFactory, next_order_model_path: Path) -> StackTemplate:
+    """The order model's stack shipping versions 1 and 2: what `cdk deploy` updates the first to."""
+    outdir = synthesize(tmp_path_factory.mktemp("cdk.out.versions"), models_dir=next_order_model_path.parent)
+    (stack,) = load_stacks(outdir)
+    return stack

@@ -263,11 +263,12 @@ class Alerting(Construct):
 
 
 def _total(metrics: Sequence[cloudwatch.Metric], label: str) -> cloudwatch.IMetric:
-    """One metric, or the sum of several: a machine with no execution in a period has no data point, which
+    """One metric, or the sum of several (`label`: lower-case letters, as it names the ids): a machine with no execution in a period has no data point, which
     counts as 0 here rather than hiding the others'."""
     if len(metrics) == 1:
         return metrics[0].with_(label=label)
-    names = {f"m{position}": metric for position, metric in enumerate(metrics)}
+    # Ids of the label's own: a graph holding two totals must not see one id for two metrics.
+    names = {f"{label}{position}": metric for position, metric in enumerate(metrics)}
     return cloudwatch.MathExpression(
         expression=f"SUM([{', '.join(f'FILL({name}, 0)' for name in names)}])",
         using_metrics=names,

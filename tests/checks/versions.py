@@ -1,0 +1,50 @@
+"""A second version of the order model, as a team would ship it with orders open on the first: a
+milestone added at the end, one renamed, one SLA changed; and a models directory that ships both."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from lambdas.choreography.versions import earlier_versions_directory
+
+NEXT_VERSION = "2.0.0"
+ADDED_MILESTONE = "Invoicing"
+ADDED_EVENT = "InvoiceSent"
+
+
+def next_version(document: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 of `document`: its first milestone's SLA doubled, its third renamed, and a milestone
+    added after the last, awaiting an event from a service the first version never heard of."""
+    changed = copy.deepcopy(document)
+    changed["version"] = NEXT_VERSION
+    milestones = changed["milestones"]
+    milestones[0]["slaSeconds"] *= 2
+    milestones[2]["name"] = f"{milestones[2]['name']}Check"
+    milestones.append({"name": ADDED_MILESTONE, "slaSeconds": 3600, "success": [ADDED_EVENT]})
+    key = changed["correlationKey"].split(".")[-1]
+    changed["events"][ADDED_EVENT] = {
+        "source": "com.example.billing",
+        "schema": {
+            "type": "object",
+            "required": [key],
+            "properties": {key: {"type": "string", "minLength": 1}},
+            "examples": [{key: "ORD-1001"}],
+        },
+    }
+    return changed
+
+
+def ship(models_dir: Path, file_name: str, current: dict[str, Any], *earlier: dict[str, Any]) -> Path:
+    """Write `current` as the model and each earlier version beside it, as the README says to keep them;
+    return the current model's path."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+    path = models_dir / file_name
+    path.write_text(json.dumps(current, indent=2), encoding="utf-8")
+    for document in earlier:
+        kept = earlier_versions_directory(path) / f"{document['version']}.json"
+        kept.parent.mkdir(exist_ok=True)
+        kept.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    return path
