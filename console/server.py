@@ -143,8 +143,12 @@ class Console:
             page = self.models[model].orders(parameters)
         except source.BadRequest as problem:
             return self._page("problem.html", model=model, status=400, message=str(problem))
-        milestones = [m["name"] for m in self.models[model].model["milestones"]]
-        return self._page("listing.html", model=model, page=page, chosen=parameters, milestones=milestones)
+        described = self.models[model].model
+        milestones = [m["name"] for m in described["milestones"]]
+        versioned = len(described.get("versions", ())) > 1  # each order's version, where it can differ
+        return self._page(
+            "listing.html", model=model, page=page, chosen=parameters, milestones=milestones, versioned=versioned
+        )
 
     def order(self, request: Request, model: str, order_id: str) -> Response:
         data = self.models[model]

@@ -7,10 +7,14 @@ import random
 from collections import Counter
 from typing import Any
 
+from werkzeug.test import Client
+
+from console.server import Console
 from lambdas.choreography import table
 from lambdas.choreography.model import Choreography
 from lambdas.choreography.versions import Versions, state_machine_name
 from local.assembly import StackTemplate
+from local.console_source import local_source
 from local.events import EventFactory
 from local.runtime import LocalRuntime
 from tests.checks.grants import checked_runtime
@@ -104,6 +108,36 @@ def test_orders_open_on_version_1_end_on_its_graph_after_version_2_is_deployed(
         types = [*(e["detail-type"] for e in deliveries), *(e["detail-type"] for e in added)]
         assert _correlator_reads(runtime, after_deploy) == sum(t not in versions.common_events for t in types)
         assert versions.common_events  # and some events need none
+        _assert_the_console_shows_each_orders_version(runtime, first, second, [*on_first], [*on_second])
+
+
+def _assert_the_console_shows_each_orders_version(
+    runtime: LocalRuntime, first: Choreography, second: Choreography, on_first: list[str], on_second: list[str]
+) -> None:
+    """Its pages, as the browser gets them: each order's version, and its graph drawn from that version."""
+    console = Console([local_source(runtime)], port=8000)  # called in this process: nothing listens
+    browser = Client(console)
+
+    def page(path: str) -> str:
+        response = browser.get(path, base_url="http://127.0.0.1:8000", query_string={"token": console.token})
+        assert response.status_code == 200, path
+        return response.get_data(as_text=True)
+
+    name = first.name
+    overview = page(f"/{name}/")
+    assert f"version {second.version}; orders started earlier stay on {first.version}" in overview
+    started = len(on_first) + len(on_second)
+    assert f'<span class="count">{started}</span>started' in overview  # counted on both machines
+    renamed, added = first.milestones[2].name, second.milestones[-1].name
+    for order_id, model, drawn, not_drawn in (
+        (on_first[1], first, renamed, added),
+        (on_second[1], second, added, renamed + "<"),
+    ):
+        order = page(f"/{name}/orders/{order_id}")
+        assert f"model {name} {model.version}" in order
+        graph = order[order.index("<svg") :]
+        assert f">{drawn}<" in graph, (order_id, drawn)
+        assert f">{not_drawn}" not in graph, (order_id, not_drawn)
 
 
 def _assert_ended_on_its_version(
