@@ -16,10 +16,10 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench import console_reads, micro, system
+from bench import console_reads, micro, model_change, system
 from bench.compare import compare
 from bench.costs import DEFAULT_PRICES, load_prices
-from bench.report import console_table, micro_table, model_table, soak_table
+from bench.report import console_table, micro_table, model_change_table, model_table, soak_table
 from lambdas.choreography.model import Choreography
 from local.assembly import ensure_synthesized, load_stacks
 from local.models import UnknownModel, chosen_models
@@ -70,10 +70,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="stuck orders, and as many failed, the console's overview is measured with "
         f"(default {console_reads.BEYOND_A_PAGE}: more than its listings' page)",
     )
+    parser.add_argument(
+        "--change-orders",
+        type=int,
+        default=20,
+        help="orders of each group in the model change (before, across and after version 2; default 20; 0: none)",
+    )
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     args = parser.parse_args(argv)
-    if not 0 <= args.soak_faults < 1 or args.soak_orders < 0:
-        parser.error("--soak-faults is a share between 0 and 1, --soak-orders at least 0")
+    if not 0 <= args.soak_faults < 1 or args.soak_orders < 0 or args.change_orders < 0:
+        parser.error("--soak-faults is a share between 0 and 1, --soak-orders and --change-orders at least 0")
     if min(args.orders, args.jobs, args.rounds, args.import_runs, args.token_bytes, args.console_orders) < 1:
         parser.error("--orders, --jobs, --rounds, --import-runs, --token-bytes and --console-orders are at least 1")
     return args
@@ -129,6 +135,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nmeasuring the console's overview on {first.name} ...", flush=True)
     console = console_reads.measure(stack, first, prices, args.token_bytes, args.console_orders)
     print(console_table(console, first.name), flush=True)
+    change = None
+    if args.change_orders:
+        print(f"\nmeasuring a model change with orders open on {first.name} ...", flush=True)
+        change = model_change.measure(stack, first_path, args.change_orders, args.token_bytes)
+        print(model_change_table(change), flush=True)
     status_function = next(f.logical_id for f in system.functions_of(stack).values() if f.behind_url)
     print(f"\nrunning the handler micro-benchmarks on {first.name} ...", flush=True)
     benchmarks = micro.run(stack, first, status_function, rounds=args.rounds, import_runs=args.import_runs)
@@ -145,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
             "models": results,
             "soak": soak_report,
             "console": dataclasses.asdict(console),
+            "model_change": dataclasses.asdict(change) if change else None,
             "micro": dataclasses.asdict(benchmarks),
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)

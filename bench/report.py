@@ -10,6 +10,7 @@ from typing import Any
 from bench.console_reads import REFRESH_SECONDS, ConsoleReads
 from bench.costs import LINES, TOTAL, PriceList, Usage, dollars_per_million_orders
 from bench.micro import MicroResults
+from bench.model_change import GROUPS, ONE_VERSION, READ_ALIKE, READ_DIFFERENTLY, ModelChange
 from bench.naive import NaiveRun
 from bench.system import SystemRun
 from console.overview import TALLIED
@@ -212,3 +213,30 @@ def console_table(reads: ConsoleReads, model: str) -> str:
             f"USD per hour left open                          {sum(reads.usd_per_hour.values()):.4f} ({per_hour})",
         ]
     )
+
+
+def model_change_table(change: ModelChange) -> str:
+    first, second = change.versions
+
+    def calls(kind: str) -> str:
+        made = change.calls_per_delivery(kind)
+        return ", ".join(f"{operation} {count:.2f}" for operation, count in made.items()) or "none"
+
+    lines = [
+        f"\n== a model change with orders open ({change.model} {first} to {second}; {change.orders} orders each "
+        "before, across and after it, every event on time)",
+        f"events both versions read alike                 {', '.join(change.common_events)}",
+        f"events they read differently                    {', '.join(change.differing_events)}",
+        "correlator AWS calls per delivery (deliveries):",
+    ]
+    for kind in (ONE_VERSION, READ_ALIKE, READ_DIFFERENTLY):
+        lines.append(
+            f"  {kind:<46}{calls(kind)} ({change.deliveries.get(kind, 0)}); "
+            f"{change.read_units_per_delivery(kind):.2f} read units"
+        )
+    lines.append(
+        "billed transitions per completed order          "
+        + ", ".join(f"{group} {change.transitions[group]:.2f}" for group in GROUPS)
+        + f" (before and across on {first}, after on {second})"
+    )
+    return "\n".join(lines)

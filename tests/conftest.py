@@ -10,8 +10,8 @@ import pytest
 
 from lambdas.choreography.model import Choreography, load_model
 from local.assembly import StackTemplate, load_stacks, synthesize
+from local.model_change import next_version, ship
 from stacks.packaging import MODELS_DIR
-from tests.checks.versions import next_version, ship
 
 ORDER_MODEL_PATH = MODELS_DIR / "order_fulfillment.json"
 RETURN_MODEL_PATH = MODELS_DIR / "return_refund.json"

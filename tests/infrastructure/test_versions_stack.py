@@ -10,9 +10,9 @@ from typing import Any
 from lambdas.choreography.model import Choreography
 from lambdas.choreography.versions import Versions, state_machine_name
 from local.assembly import StackTemplate
+from local.model_change import ADDED_MILESTONE
 from tests.checks.policies import Request, allowed
 from tests.checks.resolve import Resolver
-from tests.checks.versions import ADDED_MILESTONE
 
 
 def _machines(stack: StackTemplate) -> dict[str, dict[str, Any]]:

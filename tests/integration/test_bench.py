@@ -14,6 +14,7 @@ import pytest
 from bench.costs import LINES, TOTAL, load_prices
 from lambdas.choreography.model import Choreography
 from local.assembly import DEFAULT_OUTDIR, load_stacks
+from local.model_change import NEXT_VERSION
 from local.workload import generate
 from stacks.names import stack_name
 from stacks.packaging import PROJECT_ROOT
@@ -21,6 +22,7 @@ from stacks.packaging import PROJECT_ROOT
 ORDERS, SEED = 6, 3
 SOAK_ORDERS = 12
 CONSOLE_ORDERS = 2
+CHANGE_ORDERS = 2
 
 
 def test_bench_prints_the_cost_table_and_its_figures_add_up(return_model: Choreography, tmp_path: Path) -> None:
@@ -28,7 +30,7 @@ def test_bench_prints_the_cost_table_and_its_figures_add_up(return_model: Choreo
     command = [
         *("-m", "bench", "--model", return_model.name, "--orders", str(ORDERS), "--seed", str(SEED)),
         *("--rounds", "1", "--import-runs", "1", "--soak-orders", str(SOAK_ORDERS), "--json", str(figures_path)),
-        *("--console-orders", str(CONSOLE_ORDERS)),
+        *("--console-orders", str(CONSOLE_ORDERS), "--change-orders", str(CHANGE_ORDERS)),
     ]
     result = subprocess.run(
         [sys.executable, *command], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600, check=False
@@ -118,6 +120,22 @@ def test_bench_prints_the_cost_table_and_its_figures_add_up(return_model: Choreo
     assert console["usd_per_hour"]["SQS"] == pytest.approx(prices["sqs_requests"].of(queues * 1200))
     assert console["usd_per_hour"]["CloudWatch"] == pytest.approx(prices["cloudwatch_getmetricdata_metrics"].of(5 * 60))
     assert f"USD per hour left open                          {sum(console['usd_per_hour'].values()):.4f}" in out
+
+    # The model change: a read of the order's version for exactly the events the versions read
+    # differently, and nothing more for any other event, nor a transition more on version 1's graph.
+    change = document["model_change"]
+    assert change["versions"] == [return_model.version, NEXT_VERSION]
+    events_per_order = 1 + milestones
+    assert change["deliveries"]["one version shipped"] == CHANGE_ORDERS * (events_per_order + 3)
+    assert sum(change["deliveries"].values()) == CHANGE_ORDERS * (2 * events_per_order + events_per_order + 1)
+    calls = change["calls"]
+    assert calls["two shipped, read differently"]["GetItem"] == change["deliveries"]["two shipped, read differently"]
+    assert "GetItem" not in calls["one version shipped"]
+    assert "GetItem" not in calls.get("two shipped, read alike", {})
+    assert change["read_units"]["one version shipped"] == 0
+    assert change["transitions"]["across"] == change["transitions"]["before"]
+    assert change["transitions"]["after"] == change["transitions"]["before"] + 1  # one milestone more
+    assert f"== a model change with orders open ({return_model.name} {return_model.version} to {NEXT_VERSION}" in out
 
     # Micro-benchmarks: measured, one cold-start import per function of the stack.
     micro = document["micro"]

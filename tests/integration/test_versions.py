@@ -16,9 +16,9 @@ from lambdas.choreography.versions import Versions, state_machine_name
 from local.assembly import StackTemplate
 from local.console_source import local_source
 from local.events import EventFactory
+from local.model_change import ADDED_EVENT
 from local.runtime import LocalRuntime
 from tests.checks.grants import checked_runtime
-from tests.checks.versions import ADDED_EVENT
 from tests.integration.conftest import status_get
 
 ORDERS_ON_FIRST = 50

@@ -14,7 +14,7 @@ from lambdas.choreography.model import Choreography, ModelError, parse_model
 from lambdas.choreography.versions import Versions, load_versions, state_machine_name, version_of_execution
 from lambdas.correlator.classify import ChoreographyEvent, Rejection, VersionedClassifier
 from local.events import EventFactory
-from tests.checks.versions import ADDED_EVENT, next_version, ship
+from local.model_change import ADDED_EVENT, next_version, ship
 from tests.conftest import ORDER_MODEL_PATH
 
 FIRST = json.loads(ORDER_MODEL_PATH.read_text(encoding="utf-8"))
