@@ -71,17 +71,33 @@ class Overview:
 
     @property
     def milestones(self) -> list[dict[str, Any]]:
-        """One row per milestone: its SLA and how many orders are stuck or failed there."""
-        return [
+        """One row per milestone: its SLA and how many orders are stuck or failed there. A milestone only
+        an earlier version has (renamed or removed since) gets a row while orders are stuck or failed at it."""
+        rows = [
             {
                 "name": m["name"],
                 "slaSeconds": m["slaSeconds"],
                 "concurrent": m["concurrent"],
+                "earlier": False,
                 "stuck": self.stuck.by_milestone.get(m["name"], 0),
                 "failed": self.failed.by_milestone.get(m["name"], 0),
             }
             for m in self.model["milestones"]
         ]
+        current = {row["name"] for row in rows}
+        tallied = [*self.stuck.by_milestone, *self.failed.by_milestone]
+        for name in dict.fromkeys(name for name in tallied if name and name not in current):
+            rows.append(
+                {
+                    "name": name,
+                    "slaSeconds": None,
+                    "concurrent": False,
+                    "earlier": True,
+                    "stuck": self.stuck.by_milestone.get(name, 0),
+                    "failed": self.failed.by_milestone.get(name, 0),
+                }
+            )
+        return rows
 
 
 def overview(source: Any, now: datetime | None = None) -> Overview:

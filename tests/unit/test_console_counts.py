@@ -13,7 +13,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from moto import mock_aws
 
 from console.executions import METRICS, NAMESPACE, ExecutionCounts, metric_counts, metric_queries
-from console.overview import tally
+from console.overview import Overview, tally
 from console.queues import why_queued
 
 NOW = datetime(2026, 12, 2, 10, 30, tzinfo=UTC)
@@ -31,6 +31,15 @@ def test_a_whole_listing_is_counted_by_milestone_and_a_partial_one_says_so() -> 
     assert (dict(whole.by_milestone), whole.total, whole.shown()) == ({"Payment": 2, "Inventory": 1}, 3, "3")
     partial = tally({**page, "next": "token"})
     assert (partial.shown(), partial.shown(2)) == ("3+", "2+")
+
+
+def test_orders_stuck_at_an_earlier_versions_milestone_get_a_row_of_their_own() -> None:
+    model = {"milestones": [{"name": "Payment", "slaSeconds": 900, "concurrent": False}]}
+    stuck = tally({"orders": [_entry("Payment", 1), _entry("Packaging", 2), _entry("Packaging", 3)]})
+    counts = ExecutionCounts(dict.fromkeys(METRICS, 0), dict.fromkeys(METRICS, 0))
+    rows = Overview(model, counts, stuck, tally({"orders": []}), []).milestones
+    assert [(r["name"], r["earlier"], r["stuck"]) for r in rows] == [("Payment", False, 1), ("Packaging", True, 2)]
+    assert sum(r["stuck"] for r in rows) == stuck.total  # every stuck order is in a row
 
 
 def test_failures_are_counted_for_the_last_day_and_an_older_one_read_makes_the_count_whole() -> None:
