@@ -15,7 +15,6 @@ version's graph changes with the change (it must not: the machine is the version
 
 from __future__ import annotations
 
-import json
 import statistics
 import tempfile
 from collections import Counter
@@ -29,9 +28,9 @@ from bench.system import billed_transitions
 from lambdas.choreography import table
 from lambdas.choreography.model import Choreography, load_model
 from lambdas.choreography.versions import Versions
-from local.assembly import StackTemplate, load_stacks, synthesize
+from local.assembly import StackTemplate
 from local.events import EventFactory
-from local.model_change import next_version, ship
+from local.model_change import synthesize_change
 from local.runtime import LocalRuntime
 
 ONE_VERSION = "one version shipped"
@@ -60,14 +59,6 @@ class ModelChange:
     def read_units_per_delivery(self, kind: str) -> float:
         deliveries = self.deliveries.get(kind, 0)
         return self.read_units.get(kind, 0.0) / deliveries if deliveries else 0.0
-
-
-def synthesize_change(model_path: Path, outdir: Path) -> tuple[StackTemplate, Choreography]:
-    """The model's stack shipping its version 2 (local/model_change.py) with version 1 kept beside it."""
-    first = json.loads(model_path.read_text(encoding="utf-8"))
-    current = ship(outdir / "models", model_path.name, next_version(first), first)
-    (stack,) = load_stacks(synthesize(outdir / "cdk.out", models_dir=current.parent))
-    return stack, load_model(current)
 
 
 def measure(stack: StackTemplate, model_path: Path, orders: int, token_bytes: int) -> ModelChange:

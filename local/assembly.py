@@ -14,7 +14,7 @@ from typing import Any
 from lambdas.choreography.model import Choreography, Milestone
 from lambdas.choreography.versions import state_machine_name
 from stacks.asl import build_definition
-from stacks.packaging import PROJECT_ROOT
+from stacks.packaging import MODELS_DIR, PROJECT_ROOT
 
 DEFAULT_OUTDIR = PROJECT_ROOT / "cdk.out"
 SOURCES = ("app.py", "cdk.json", "stacks", "lambdas", "choreographies")
@@ -39,10 +39,7 @@ def synthesize(
     context = cdk_context()
     context[CONTEXT_KEY] = {**context.get(CONTEXT_KEY, {}), **(settings or {})}
     app = cdk.App(context=context, outdir=str(outdir))
-    if models_dir is None:
-        build_app(app)
-    else:
-        build_app(app, models_dir)
+    build_app(app, models_dir or MODELS_DIR)
     app.synth()
     return outdir
 

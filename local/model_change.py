@@ -9,7 +9,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lambdas.choreography.model import Choreography, load_model
 from lambdas.choreography.versions import earlier_versions_directory
+from local.assembly import StackTemplate, load_stacks, synthesize
 
 NEXT_VERSION = "2.0.0"
 ADDED_MILESTONE = "Invoicing"
@@ -42,3 +44,12 @@ def ship(models_dir: Path, file_name: str, current: dict[str, Any], *earlier: di
         kept.parent.mkdir(exist_ok=True)
         kept.write_text(json.dumps(document, indent=2), encoding="utf-8")
     return path
+
+
+def synthesize_change(model_path: Path, outdir: Path) -> tuple[StackTemplate, Choreography]:
+    """The model's stack shipping its version 2 with version 1 kept beside it, synthesized under
+    `outdir`; and version 2."""
+    first = json.loads(model_path.read_text(encoding="utf-8"))
+    current = ship(outdir / "models", model_path.name, next_version(first), first)
+    (stack,) = load_stacks(synthesize(outdir / "cdk.out", models_dir=current.parent))
+    return stack, load_model(current)

@@ -62,13 +62,7 @@ class LocalPlatform:
 
     def _create_rule(self, rule_id: str, rule: Mapping[str, Any], bus_id: str, bus_arn: str) -> None:
         self.rules.add(rule_id)
-        bus_name = self._rule_bus(rule)
-        self.events.put_rule(
-            Name=rule_id,
-            EventBusName=bus_name,
-            EventPattern=json.dumps(rule["EventPattern"]),
-            State=rule.get("State", "ENABLED"),
-        )
+        bus_name = self._put_rule(rule_id, rule)
         for number, target in enumerate(rule.get("Targets", [])):
             if target["Arn"] == {"Fn::GetAtt": [bus_id, "Arn"]}:  # forwarded from the services' bus
                 self.events.put_targets(
@@ -103,17 +97,23 @@ class LocalPlatform:
         for rule_id, rule in self.runtime.stack.of_type("AWS::Events::Rule"):
             if rule_id not in self.rules:
                 self._create_rule(rule_id, rule, bus_id, bus_arn)
-                continue
-            self.events.put_rule(
-                Name=rule_id,
-                EventBusName=self._rule_bus(rule),
-                EventPattern=json.dumps(rule["EventPattern"]),
-                State=rule.get("State", "ENABLED"),
-            )
+            else:
+                self._put_rule(rule_id, rule)
         for _, archive in self.runtime.stack.of_type("AWS::Events::Archive"):
             self.events.update_archive(
                 ArchiveName=archive["ArchiveName"], EventPattern=json.dumps(archive.get("EventPattern", {}))
             )
+
+    def _put_rule(self, rule_id: str, rule: Mapping[str, Any]) -> str:
+        """Create or update the rule's pattern and state; return the bus it is on."""
+        bus_name = self._rule_bus(rule)
+        self.events.put_rule(
+            Name=rule_id,
+            EventBusName=bus_name,
+            EventPattern=json.dumps(rule["EventPattern"]),
+            State=rule.get("State", "ENABLED"),
+        )
+        return bus_name
 
     def _rule_bus(self, rule: Mapping[str, Any]) -> str:
         """The bus a rule is on: the monitor's (a Ref), or the services' own, named in the template (created

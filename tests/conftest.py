@@ -3,14 +3,13 @@ context, so the tests see what `cdk synth` produces)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from lambdas.choreography.model import Choreography, load_model
 from local.assembly import StackTemplate, load_stacks, synthesize
-from local.model_change import next_version, ship
+from local.model_change import synthesize_change
 from stacks.packaging import MODELS_DIR
 
 ORDER_MODEL_PATH = MODELS_DIR / "order_fulfillment.json"
@@ -53,20 +52,16 @@ def forwarding_stack(tmp_path_factory: pytest.TempPathFactory) -> StackTemplate:
 
 
 @pytest.fixture(scope="session")
-def next_order_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The order model's version 2 as the current model, its version 1 kept beside it."""
-    first = json.loads(ORDER_MODEL_PATH.read_text(encoding="utf-8"))
-    return ship(tmp_path_factory.mktemp("models"), ORDER_MODEL_PATH.name, next_version(first), first)
+def order_model_change(tmp_path_factory: pytest.TempPathFactory) -> tuple[StackTemplate, Choreography]:
+    """The order model's stack shipping versions 1 and 2 (what `cdk deploy` updates the first to), and 2."""
+    return synthesize_change(ORDER_MODEL_PATH, tmp_path_factory.mktemp("model-change"))
 
 
 @pytest.fixture(scope="session")
-def next_order_model(next_order_model_path: Path) -> Choreography:
-    return load_model(next_order_model_path)
+def next_order_model(order_model_change: tuple[StackTemplate, Choreography]) -> Choreography:
+    return order_model_change[1]
 
 
 @pytest.fixture(scope="session")
-def versioned_stack(tmp_path_factory: pytest.TempPathFactory, next_order_model_path: Path) -> StackTemplate:
-    """The order model's stack shipping versions 1 and 2: what `cdk deploy` updates the first to."""
-    outdir = synthesize(tmp_path_factory.mktemp("cdk.out.versions"), models_dir=next_order_model_path.parent)
-    (stack,) = load_stacks(outdir)
-    return stack
+def versioned_stack(order_model_change: tuple[StackTemplate, Choreography]) -> StackTemplate:
+    return order_model_change[0]

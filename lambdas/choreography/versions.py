@@ -55,6 +55,12 @@ class Versions:
         neighbours): classified by any version, without knowing the instance's."""
         return frozenset(name for name in self.event_names if len({_reading(model, name) for model in self.all}) == 1)
 
+    @cached_property
+    def milestone_names(self) -> tuple[str, ...]:
+        """Every milestone any shipped version has, each once, oldest version's first: where an open order
+        can stop."""
+        return tuple(dict.fromkeys(m.name for model in self.all for m in model.milestones))
+
     def sources(self) -> tuple[str, ...]:
         return tuple(sorted({source for model in self.all for source in model.sources}))
 

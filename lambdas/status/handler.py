@@ -66,8 +66,8 @@ def get_order(order_id: str) -> dict[str, Any]:
 @app.get("/orders")
 def list_orders() -> dict[str, Any]:
     try:
-        names = list(dict.fromkeys(m.name for version in versions().all for m in version.milestones))
-        request = parse_list_request(model(), app.current_event.query_string_parameters, names)
+        parameters = app.current_event.query_string_parameters
+        request = parse_list_request(model(), parameters, versions().milestone_names)
     except InvalidParameter as problem:
         raise BadRequestError(str(problem)) from None
     items, last_key = store().instances_by_status(

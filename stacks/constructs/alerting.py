@@ -263,8 +263,8 @@ class Alerting(Construct):
 
 
 def _total(metrics: Sequence[cloudwatch.Metric], label: str) -> cloudwatch.IMetric:
-    """One metric, or the sum of several (`label`: lower-case letters, as it names the ids): a machine with no execution in a period has no data point, which
-    counts as 0 here rather than hiding the others'."""
+    """One metric, or the sum of several (`label`: lower-case letters, as it names the ids): a machine
+    with no execution in a period has no data point, which counts as 0 here rather than hiding the others'."""
     if len(metrics) == 1:
         return metrics[0].with_(label=label)
     # Ids of the label's own: a graph holding two totals must not see one id for two metrics.

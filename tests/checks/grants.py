@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -72,11 +71,8 @@ class Grants:
     def definition_uses(self) -> Iterator[Use]:
         """The Task states of every state machine: their service action on the resource named in Parameters."""
         for machine_id, properties in self.stack.of_type("AWS::StepFunctions::StateMachine"):
-            definition = properties["DefinitionString"]
-            for key, value in properties.get("DefinitionSubstitutions", {}).items():
-                definition = definition.replace("${" + key + "}", str(self.resolver.value(value)))
             role = self.role_of(machine_id)
-            for name, state in _states(json.loads(definition)):
+            for name, state in _states(self.resolver.definition(properties)):
                 if state["Type"] != "Task":
                     continue
                 for action, resources in self._task_actions(state):

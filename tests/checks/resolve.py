@@ -98,6 +98,14 @@ class Resolver:
             return self.ref(logical_id)
         raise LookupError(f"{logical_id}: Fn::GetAtt {attribute} is not known here")
 
+    def definition(self, properties: Mapping[str, Any]) -> dict[str, Any]:
+        """A state machine's definition as Step Functions gets it: its substitutions resolved."""
+        text = str(properties["DefinitionString"])
+        for key, value in properties.get("DefinitionSubstitutions", {}).items():
+            text = text.replace("${" + key + "}", str(self.value(value)))
+        definition: dict[str, Any] = json.loads(text)
+        return definition
+
     def value(self, value: Any) -> Any:
         """A template value with every intrinsic function resolved."""
         if isinstance(value, list):

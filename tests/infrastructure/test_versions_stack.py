@@ -18,13 +18,10 @@ from tests.checks.resolve import Resolver
 def _machines(stack: StackTemplate) -> dict[str, dict[str, Any]]:
     """Machine name -> its definition."""
     resolver = Resolver(stack)
-    machines = {}
-    for _, properties in stack.of_type("AWS::StepFunctions::StateMachine"):
-        definition = properties["DefinitionString"]
-        for key, value in properties.get("DefinitionSubstitutions", {}).items():
-            definition = definition.replace("${" + key + "}", str(resolver.value(value)))
-        machines[properties["StateMachineName"]] = json.loads(definition)
-    return machines
+    return {
+        properties["StateMachineName"]: resolver.definition(properties)
+        for _, properties in stack.of_type("AWS::StepFunctions::StateMachine")
+    }
 
 
 def _correlator(stack: StackTemplate) -> tuple[str, Mapping[str, Any]]:
