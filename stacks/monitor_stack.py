@@ -17,6 +17,7 @@ from lambdas.choreography import table as layout
 from lambdas.choreography.versions import Versions
 from stacks.config import MonitorSettings
 from stacks.constructs.alerting import Alerting
+from stacks.constructs.end_check import EndCheck
 from stacks.constructs.event_bus import MAX_EVENT_AGE, RETRY_ATTEMPTS, MonitorBus
 from stacks.constructs.functions import MonitorFunction
 from stacks.constructs.queues import durable_queue
@@ -138,9 +139,23 @@ class ChoreographyMonitorStack(Stack):
                 ],
             )
 
+        machines = list(workflow.state_machines.values())
+        # Each execution's end, for the check that marks the deviations the event path could not measure.
+        end_check = EndCheck(
+            self,
+            "EndCheck",
+            model_name=model.name,
+            code=code,
+            dependencies=dependencies,
+            namespace=NAMESPACE,
+            table=state.table,
+            state_machines=machines,
+            out_of_order_service=correlator_service,
+            rule_dead_letters=rule_dead_letters,
+        )
+
         # Grants: each role gets the actions it calls, on the resources it touches.
         table_arn = state.table.table_arn
-        machines = list(workflow.state_machines.values())
         for machine in machines:
             machine.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:UpdateItem"], resources=[table_arn]))
             machine.add_to_role_policy(
@@ -165,9 +180,19 @@ class ChoreographyMonitorStack(Stack):
         status.role.add_to_policy(
             iam.PolicyStatement(
                 actions=["dynamodb:Query"],
-                resources=[table_arn, f"{table_arn}/index/{layout.STATUS_INDEX}"],
+                resources=[
+                    table_arn,
+                    f"{table_arn}/index/{layout.STATUS_INDEX}",
+                    f"{table_arn}/index/{layout.DEVIATION_INDEX}",
+                ],
             )
         )
+        for statement in (
+            # One instance's records, and its deviation mark; its failures' destination.
+            iam.PolicyStatement(actions=["dynamodb:Query", "dynamodb:UpdateItem"], resources=[table_arn]),
+            iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[end_check.dead_letters.queue_arn]),
+        ):
+            end_check.function.role.add_to_policy(statement)
 
         alerting = Alerting(
             self,
@@ -181,6 +206,7 @@ class ChoreographyMonitorStack(Stack):
             dead_letter_queues={
                 "RuleDeadLetters": rule_dead_letters,
                 "CorrelatorDeadLetters": correlator_dead_letters,
+                "EndCheckDeadLetters": end_check.dead_letters,
                 "Quarantine": quarantine,
             },
             quarantine=quarantine,
@@ -225,11 +251,12 @@ class ChoreographyMonitorStack(Stack):
         CfnOutput(self, "QuarantineQueueUrl", value=quarantine.queue_url)
         CfnOutput(self, "RuleDeadLettersUrl", value=rule_dead_letters.queue_url)
         CfnOutput(self, "CorrelatorDeadLettersUrl", value=correlator_dead_letters.queue_url)
+        CfnOutput(self, "EndCheckDeadLettersUrl", value=end_check.dead_letters.queue_url)
 
         acknowledge_findings(
             workflow=workflow,
-            functions=(correlator, status),
-            dead_letter_queues=(rule_dead_letters, correlator_dead_letters, quarantine),
+            functions=(correlator, status, end_check.function),
+            dead_letter_queues=(rule_dead_letters, correlator_dead_letters, end_check.dead_letters, quarantine),
             console_readers=console_readers,
         )
 

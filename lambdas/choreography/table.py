@@ -50,6 +50,13 @@ STARTED_BY = "startedBy"  # the first start event, as a map, with the execution 
 FAILED_MILESTONE = "failedMilestone"
 MODEL = "model"  # in STARTED_BY
 MODEL_VERSION = "modelVersion"  # in STARTED_BY
+# An instance whose services acted out of the modelled order: the pairs, as a string set of
+# "milestone<follows" (ADD to a set is idempotent, and its old value says which pairs are new), and the
+# keys of the sparse index that lists such instances, newest first.
+OUT_OF_ORDER = "outOfOrder"
+DEVIATING = "deviating"  # the index's partition key: the model's name
+DEVIATING_SINCE = "deviatingSince"  # when its first pair was marked: the index's sort key
+DEVIATION_INDEX = "byDeviation"
 
 RUNNING = "RUNNING"
 COMPLETED = "COMPLETED"

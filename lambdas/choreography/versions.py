@@ -13,12 +13,13 @@ without a read.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from lambdas.choreography import table
 from lambdas.choreography.model import Choreography, ModelError, load_model
 
 # What a schema says for people, not for validation: a change to these reads an event no differently.
@@ -43,6 +44,12 @@ class Versions:
         if version is None:
             return self.current
         return next((model for model in self.all if model.version == version), None)
+
+    def reading(self, records: Mapping[str, Mapping[str, Any]]) -> Choreography:
+        """The model an instance's records are read by: the version it started on, or the current one (no
+        start yet, or a version no longer shipped)."""
+        started_by = records.get(table.INSTANCE_SK, {}).get(table.STARTED_BY, {})
+        return self.get(started_by.get(table.MODEL_VERSION)) or self.current
 
     @cached_property
     def event_names(self) -> frozenset[str]:
@@ -126,6 +133,14 @@ def load_versions(current_path: Path | str, *, validated: bool = False) -> Versi
             raise problems[0]
     earlier.sort(key=lambda pair: version_key(pair[1].version))
     return Versions(current, tuple(model for _, model in earlier))
+
+
+def function_versions(environment: Mapping[str, str]) -> Versions:
+    """The versions a function ships with: CHOREOGRAPHY_MODEL, relative to the function's code."""
+    path = Path(environment["CHOREOGRAPHY_MODEL"])
+    if not path.is_absolute():
+        path = Path(environment.get("LAMBDA_TASK_ROOT", ".")) / path
+    return load_versions(path, validated=True)
 
 
 def version_key(version: str) -> tuple[int, ...]:

@@ -1,7 +1,8 @@
 """The correlator's AWS calls, at most two per event: one conditional-free atomic DynamoDB update per
 event, then one Step Functions call when a token waits, or else one more update that leaves the event's
 time for the latency metric; one SQS message per quarantined event. While several model versions ship, an
-event that they read differently costs one read more: its instance's version.
+event that they read differently costs one read more: its instance's version. A pair found out of the
+modelled order (a choreography's bug, not the common path) costs one update more: the instance's mark.
 
 Errors that mean "retry later" (throttling, 5xx, anything unexpected) are left to propagate: the
 handler raises, Lambda retries the asynchronous invocation, and after the retries the event goes to the
@@ -12,13 +13,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from lambdas.choreography import table
+from lambdas.conformance.logic import Pair
+from lambdas.conformance.marks import DeviationMarks
 from lambdas.correlator.classify import ChoreographyEvent, Rejection
 from lambdas.correlator.logic import TokenClosed
 
@@ -37,6 +40,10 @@ class DynamoStore:
         self.client = client
         self.table_name = table_name
         self.model_name = model_name
+        self.marks = DeviationMarks(client, table_name, model_name)
+
+    def mark_out_of_order(self, instance_id: str, pairs: Collection[Pair], marked_at: datetime) -> set[Pair]:
+        return self.marks.mark(instance_id, pairs, marked_at, started_only=True)
 
     def instance_version(self, instance_id: str) -> str | None:
         response = self.client.get_item(

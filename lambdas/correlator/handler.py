@@ -11,7 +11,6 @@ import os
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, single_metric
@@ -19,9 +18,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from lambdas.choreography.metrics import OUT_OF_ORDER
-from lambdas.choreography.versions import load_versions
+from lambdas.choreography.versions import function_versions
 from lambdas.clients import clients
+from lambdas.conformance.marks import count_out_of_order
 from lambdas.correlator.classify import VersionedClassifier
 from lambdas.correlator.dal import SQS_DEFAULT_MESSAGE_BYTES, DynamoStore, SqsQuarantine, StepFunctionsWorkflow
 from lambdas.correlator.logic import Correlator, Outcome
@@ -43,10 +42,7 @@ METRIC_NAMES = {
 
 
 def build_correlator(environment: Mapping[str, str]) -> Correlator:
-    model_path = Path(environment["CHOREOGRAPHY_MODEL"])
-    if not model_path.is_absolute():
-        model_path = Path(environment.get("LAMBDA_TASK_ROOT", ".")) / model_path
-    versions = load_versions(model_path, validated=True)
+    versions = function_versions(environment)
     model = versions.current
     dynamodb, stepfunctions, sqs = clients("dynamodb", "stepfunctions", "sqs", config=CLIENT_CONFIG)
     return Correlator(
@@ -80,14 +76,8 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         # A metric set of its own: its dimension is the milestone measured, not the event's type.
         with single_metric(name="MilestoneLatency", unit=MetricUnit.Seconds, value=seconds) as latency:
             latency.add_dimension("milestone", milestone)
-    for milestone, follows, _ in result.deviations or ():
-        # Per pair: which service acted before the one it should follow.
-        with single_metric(name=OUT_OF_ORDER, unit=MetricUnit.Count, value=1) as deviation:
-            deviation.add_dimension("milestone", milestone)
-            deviation.add_dimension("follows", follows)
-    if result.deviations:  # and all pairs together (the service's dimension only), for one alarm
-        with single_metric(name=OUT_OF_ORDER, unit=MetricUnit.Count, value=len(result.deviations)):
-            pass
+    # Which service acted before the one it should follow: the pairs newly marked on the instance.
+    count_out_of_order([(milestone, follows) for milestone, follows, _ in result.deviations or ()])
     if result.outcome is Outcome.QUARANTINED:
         logger.warning("event quarantined", extra=result.as_dict())
     else:

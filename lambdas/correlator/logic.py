@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -50,6 +50,12 @@ class Store(Protocol):
         self, event: ChoreographyEvent, arrived_at: datetime, expires_at: int
     ) -> Mapping[str, Any]:
         """Record the event on its milestone item; return the item as it was before."""
+
+    def mark_out_of_order(
+        self, instance_id: str, pairs: Collection[tuple[str, str]], marked_at: datetime
+    ) -> set[tuple[str, str]]:
+        """Mark the started instance as deviating in these (milestone, follows) pairs; return the pairs it
+        was not marked with yet (none when its start is not recorded)."""
 
 
 class Workflow(Protocol):
@@ -93,8 +99,8 @@ class Result:
     # Milestone -> seconds from the previous milestone's event (or the start) to its own, for each pair
     # this event completes; a pair is measured by whichever of its two events is recorded second.
     latencies: Mapping[str, float] | None = None
-    # Of those pairs, the ones out of the modelled order: (milestone, the milestone it follows, seconds
-    # its event time is before that one's), beyond the model's clock skew.
+    # Of those pairs, the ones out of the modelled order and newly marked on the instance: (milestone, the
+    # milestone it follows, seconds its event time is before that one's), beyond the model's clock skew.
     deviations: tuple[tuple[str, str, float], ...] | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -177,16 +183,30 @@ class Correlator:
             return result
         pairs = self._pairs(event, model, before, waited=bool(token))
         skew = model.clock_skew_seconds
+        deviations = [
+            (milestone, follows, -seconds)
+            for milestone, (follows, seconds) in pairs.items()
+            if follows is not None and -seconds > skew
+        ]
         return replace(
             result,
             latencies={milestone: seconds for milestone, (_, seconds) in pairs.items()},
-            deviations=tuple(
-                (milestone, follows, -seconds)
-                for milestone, (follows, seconds) in pairs.items()
-                if follows is not None and -seconds > skew
-            )
-            or None,
+            deviations=self._mark(event.instance_id, deviations, now) or None,
         )
+
+    def _mark(
+        self, instance_id: str, deviations: list[tuple[str, str, float]], now: datetime
+    ) -> tuple[tuple[str, str, float], ...]:
+        """Mark the deviations on the instance (a call only when there are some: a choreography's bug);
+        return the ones newly marked, which are the ones to count."""
+        if not deviations:
+            return ()
+        try:
+            new = self.store.mark_out_of_order(instance_id, [(m, f) for m, f, _ in deviations], now)
+        except Exception as error:  # the event is recorded; the check at the execution's end marks it
+            logger.warning("deviation not marked: %s: %s", type(error).__name__, error)
+            return ()
+        return tuple(deviation for deviation in deviations if deviation[:2] in new)
 
     def _pairs(
         self, event: ChoreographyEvent, model: Choreography, before: Mapping[str, Any], *, waited: bool

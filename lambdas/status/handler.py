@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
@@ -13,9 +12,8 @@ from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotFoundError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.choreography import table
 from lambdas.choreography.model import Choreography
-from lambdas.choreography.versions import Versions, load_versions
+from lambdas.choreography.versions import Versions, function_versions
 from lambdas.clients import clients
 from lambdas.correlator.classify import execution_name_problem
 from lambdas.status.dal import StatusStore
@@ -28,10 +26,7 @@ app = LambdaFunctionUrlResolver()
 
 @cache
 def versions() -> Versions:
-    path = Path(os.environ["CHOREOGRAPHY_MODEL"])
-    return load_versions(
-        path if path.is_absolute() else Path(os.environ.get("LAMBDA_TASK_ROOT", ".")) / path, validated=True
-    )
+    return function_versions(os.environ)
 
 
 def model() -> Choreography:
@@ -59,8 +54,7 @@ def get_order(order_id: str) -> dict[str, Any]:
     if not records:
         raise NotFoundError(f"no {model().instance_key} {order_id!r} in {model().name}")
     # Each order is read by the version it started on (a version no longer shipped: by the current).
-    version = records.get(table.INSTANCE_SK, {}).get(table.STARTED_BY, {}).get(table.MODEL_VERSION)
-    return describe_instance(versions().get(version) or model(), order_id, records)
+    return describe_instance(versions().reading(records), order_id, records)
 
 
 @app.get("/orders")

@@ -23,13 +23,19 @@ class StateTable(Construct):
             ),
             time_to_live_attribute=layout.TTL_ATTRIBUTE,
             encryption=dynamodb.TableEncryptionV2.aws_managed_key(),
-            # Sparse: only instance items carry a status, so listing by status reads only those.
+            # Sparse: only instance items carry a status, so listing by status reads only those; and only
+            # the instances whose services acted out of order carry the deviation mark.
             global_secondary_indexes=[
                 dynamodb.GlobalSecondaryIndexPropsV2(
                     index_name=layout.STATUS_INDEX,
                     partition_key=dynamodb.Attribute(name=layout.STATUS, type=dynamodb.AttributeType.STRING),
                     sort_key=dynamodb.Attribute(name=layout.STATUS_UPDATED_AT, type=dynamodb.AttributeType.STRING),
-                )
+                ),
+                dynamodb.GlobalSecondaryIndexPropsV2(
+                    index_name=layout.DEVIATION_INDEX,
+                    partition_key=dynamodb.Attribute(name=layout.DEVIATING, type=dynamodb.AttributeType.STRING),
+                    sort_key=dynamodb.Attribute(name=layout.DEVIATING_SINCE, type=dynamodb.AttributeType.STRING),
+                ),
             ],
             removal_policy=RemovalPolicy.RETAIN,
         )

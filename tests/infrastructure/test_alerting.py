@@ -109,8 +109,8 @@ def test_every_alarm_fires_above_zero_and_notifies_the_topic(order_stack: StackT
     assert ("AWS/States", "ExecutionsFailed") in by_metric  # failed executions
     depth = [w for w in watched if w[1] == "ApproximateNumberOfMessagesVisible"]
     queues = {json.loads(d)["QueueName"]["Fn::GetAtt"][0].rstrip("0123456789ABCDEF") for _, _, d in depth}
-    assert queues == {"RuleDeadLetters", "CorrelatorDeadLetters", "Quarantine"}  # every dead-letter queue
-    assert len(alarms) == 7
+    assert queues == {"RuleDeadLetters", "CorrelatorDeadLetters", "EndCheckDeadLetters", "Quarantine"}  # every one
+    assert len(alarms) == 8
 
 
 def test_dashboard_shows_orders_events_latency_and_alarms(

@@ -91,7 +91,7 @@ def test_a_topic_policy_without_cloudwatch_is_caught(order_stack: StackTemplate)
         document["Statement"] = [s for s in document["Statement"] if s.get("Sid") != "AlarmsPublish"]
 
     violations, _ = publisher_violations(_edited(order_stack, events_only))
-    assert len(violations) == 7  # every alarm
+    assert len(violations) == 8  # every alarm
     assert all("does not let cloudwatch.amazonaws.com publish" in v for v in violations)
 
 
@@ -103,7 +103,7 @@ def test_a_key_that_cloudwatch_cannot_use_is_caught(order_stack: StackTemplate) 
                 statement["Principal"]["Service"] = ["events.amazonaws.com"]
 
     violations, _ = publisher_violations(_edited(order_stack, events_only))
-    assert len(violations) == 14  # each alarm: GenerateDataKey and Decrypt
+    assert len(violations) == 16  # each alarm: GenerateDataKey and Decrypt
     assert all("KMS key does not allow cloudwatch.amazonaws.com" in v for v in violations)
 
 

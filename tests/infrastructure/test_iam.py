@@ -42,6 +42,15 @@ EXPECTED_ACTIONS = {
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
     },
+    "EndCheckFunctionRole": {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+        "sqs:SendMessage",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    },
     "StatusRole": {
         "logs:CreateLogStream",
         "logs:PutLogEvents",

@@ -17,7 +17,7 @@ from tests.conftest import SERVICES_BUS
 def _rules_by_bus(stack: StackTemplate) -> dict[str, list[dict[str, Any]]]:
     buses: dict[str, list[dict[str, Any]]] = {}
     for _, rule in stack.of_type("AWS::Events::Rule"):
-        bus = rule["EventBusName"]
+        bus = rule.get("EventBusName", "default")  # none: the account's default bus
         buses.setdefault(bus if isinstance(bus, str) else "monitor", []).append(dict(rule))
     return buses
 

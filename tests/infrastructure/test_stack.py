@@ -10,6 +10,7 @@ from aws_cdk.assertions import Match, Template
 from lambdas.choreography import table as layout
 from lambdas.choreography.model import Choreography
 from lambdas.choreography.versions import Versions
+from lambdas.conformance import ended
 from local.assembly import StackTemplate
 from stacks.rules import event_patterns
 
@@ -49,7 +50,7 @@ def test_one_rule_per_source_with_retries_and_dead_letters(
     rules = [
         (i, p)
         for i, p in order_stack.of_type("AWS::Events::Rule")
-        if p["EventPattern"]["source"] != [order_model.monitor_source]
+        if p["EventPattern"]["source"] not in ([order_model.monitor_source], [ended.SOURCE])
     ]
     assert len(rules) == len(order_model.sources)
     patterns = {properties["EventPattern"]["source"][0]: properties["EventPattern"] for _, properties in rules}
@@ -85,7 +86,16 @@ def test_table_is_on_demand_recoverable_expiring_and_encrypted(template: Templat
                             {"AttributeName": layout.STATUS_UPDATED_AT, "KeyType": "RANGE"},
                         ],
                     }
-                )
+                ),
+                Match.object_like(
+                    {
+                        "IndexName": layout.DEVIATION_INDEX,
+                        "KeySchema": [
+                            {"AttributeName": layout.DEVIATING, "KeyType": "HASH"},
+                            {"AttributeName": layout.DEVIATING_SINCE, "KeyType": "RANGE"},
+                        ],
+                    }
+                ),
             ],
         },
     )
@@ -168,6 +178,7 @@ def test_queues_are_encrypted_tls_only_and_keep_14_days(template: Template, orde
     assert {name.rstrip("0123456789ABCDEF") for name in queues} == {
         "RuleDeadLetters",
         "CorrelatorDeadLetters",
+        "EndCheckDeadLetters",
         "Quarantine",
     }
     for properties in queues.values():
@@ -182,7 +193,7 @@ def test_queues_are_encrypted_tls_only_and_keep_14_days(template: Template, orde
                 )
             }
         },
-        3,
+        len(queues),
     )
 
 
@@ -225,6 +236,7 @@ def test_second_model_deploys_through_the_same_code(
     stack = stacks["ReturnRefundMonitor"]
     ((_, machine),) = stack.of_type("AWS::StepFunctions::StateMachine")
     assert machine["StateMachineName"] == "return-refund-1.1.0"
-    assert len(list(stack.of_type("AWS::Events::Rule"))) == len(return_model.sources) + 1  # and the stuck notices
+    # and the stuck notices, and the executions' ends
+    assert len(list(stack.of_type("AWS::Events::Rule"))) == len(return_model.sources) + 2
     ((_, bus),) = stack.of_type("AWS::Events::EventBus")
     assert bus["Name"] == "return-refund-events"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -96,6 +96,11 @@ class World:
         before = copy.deepcopy(self.items.get((instance_id, sort_key), {}))
         self.items.setdefault((instance_id, sort_key), {}).setdefault(table.NEXT_EVENT_TIME, event_time.isoformat())
         return before
+
+    def mark_out_of_order(
+        self, instance_id: str, pairs: Collection[tuple[str, str]], marked_at: datetime
+    ) -> set[tuple[str, str]]:
+        raise AssertionError("every event is stamped alike here: no pair is out of order")
 
     # -- Step Functions, as the Workflow port -------------------------------------------------------
     def instance_version(self, instance_id: str) -> str | None:
