@@ -34,6 +34,7 @@ from moto.events.utils import EventTemplateParser
 from moto.sqs.exceptions import InvalidParameterValue
 from moto.sqs.models import SQSBackend
 from moto.stepfunctions.parser import models as sfn_models
+from moto.stepfunctions.parser.backend import execution as sfn_execution
 from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk,
@@ -51,6 +52,8 @@ _apply_lock = threading.Lock()
 WRITE_LOCK = threading.RLock()
 _applied: list[bool] = []  # one entry once applied
 _lambda_inboxes: dict[str, deque[Any]] = {}  # function ARN -> the events EventBridge invoked it with
+# What Step Functions would put on the default bus as each execution ends, for local/platform.py to put.
+_ended_executions: deque[dict[str, Any]] = deque()
 _inbox_lock = threading.Lock()
 
 
@@ -84,6 +87,7 @@ def apply() -> None:
         _serialized_definition_parsing()
         _sqs_counts_message_bytes()
         _eventbridge_invokes_lambda_targets()
+        _executions_announce_their_end()
         _cached_task_clients()
         _cached_input_path_parsers()
         _query_reads_one_partition()
@@ -370,6 +374,43 @@ def _eventbridge_invokes_lambda_targets() -> None:
         return
 
     Rule.send_to_targets = send_to_targets
+
+
+def ended_executions() -> deque[dict[str, Any]]:
+    """The status-change events of the executions that ended, oldest first (appended by moto's threads)."""
+    return _ended_executions
+
+
+def _executions_announce_their_end() -> None:
+    """AWS puts a "Step Functions Execution Status Change" event on the account's default bus when a
+    Standard execution ends; moto puts none. Here each end is kept, as that event's entry, for the local
+    platform to put on the default bus from its own thread, where moto's rules then match it."""
+    communication = sfn_execution.BaseExecutionWorkerCommunication
+    original = communication.terminated
+
+    @functools.wraps(original)
+    def terminated(self: Any) -> None:
+        original(self)
+        execution = self.execution
+        _ended_executions.append(
+            {
+                "Source": "aws.states",
+                "DetailType": "Step Functions Execution Status Change",
+                "Resources": [execution.exec_arn],
+                "Detail": json.dumps(
+                    {
+                        "executionArn": execution.exec_arn,
+                        "stateMachineArn": execution.state_machine_arn,
+                        "name": execution.name,
+                        "status": execution.status,
+                        "startDate": int(execution.start_date.timestamp() * 1000),
+                        "stopDate": int(execution.stop_date.timestamp() * 1000),
+                    }
+                ),
+            }
+        )
+
+    communication.terminated = terminated
 
 
 def _as_delivered(target: dict[str, Any], original_event: Any, transform_input: bool) -> Any:

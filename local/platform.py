@@ -6,7 +6,8 @@ invoke a Lambda target without Docker. So each rule is created on moto's bus as 
 and what moto would invoke a Lambda target with waits in the function's inbox (local/moto_fixes.py);
 `pump` hands it to the real handler, as Lambda's asynchronous invocation would. An SNS topic target (the
 alerts) becomes a queue, holding what the topic's subscribers would receive. The bus's archive is created as the template
-defines it, so a replay of it goes through the same rules.
+defines it, so a replay of it goes through the same rules. Each execution's end is put on the default
+bus, as Step Functions does, for the rule that invokes the end check.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from local.moto_fixes import lambda_inbox
+from local.moto_fixes import ended_executions, lambda_inbox
 
 if TYPE_CHECKING:
     from local.runtime import LocalFunction, LocalRuntime
@@ -45,6 +46,7 @@ class LocalPlatform:
         self.rules: set[str] = set()  # the rules created, by logical id
 
     def create(self) -> None:
+        ended_executions().clear()  # left by an earlier runtime of this process
         bus_id, bus = self.runtime.stack.one_of_type("AWS::Events::EventBus")
         self.bus_name = bus["Name"]
         self.events.create_event_bus(Name=self.bus_name)
@@ -155,7 +157,11 @@ class LocalPlatform:
         return ids
 
     def pump(self) -> int:
-        """Hand every routed event to its function; return how many invocations ran (retries included)."""
+        """Hand every routed event to its function; return how many invocations ran (retries included).
+        First, Step Functions' own events: each execution that ended since, put on the default bus."""
+        ended = ended_executions()
+        while ended:
+            self.events.put_events(Entries=[{**ended.popleft(), "EventBusName": "default"}])
         invocations = 0
         for route in self.routes:
             while route.inbox:

@@ -346,7 +346,8 @@ class LocalRuntime:
         return self.definitions[described["stateMachineArn"]]
 
     def wait_for_executions(self, names: list[str], timeout_s: float = 60.0) -> dict[str, str]:
-        """Wait until every named execution has left RUNNING; return their final statuses."""
+        """Wait until every named execution has left RUNNING, and let what their ends trigger run (the end
+        check, as Step Functions' events would have invoked it by then); return their final statuses."""
         deadline = time.monotonic() + timeout_s
         pending = set(names)
         while pending and time.monotonic() < deadline:
@@ -355,6 +356,7 @@ class LocalRuntime:
             pending &= self.running_executions()
             if pending:
                 time.sleep(0.05)
+        self.platform.pump()
         return {name: "RUNNING" if name in pending else self.execution_status(name) for name in names}
 
     def wait_until_waiting(self, instance_id: str, milestone: str, timeout_s: float = 10.0) -> str | None:

@@ -64,7 +64,7 @@ class DeviationMarks:
                     ":at": {"S": marked_at.isoformat()},
                     ":pairs": {"SS": sorted(pair_key(pair) for pair in pairs)},
                 },
-                ReturnValues="UPDATED_OLD",
+                ReturnValues="ALL_OLD",  # the pairs marked before, whether or not this write adds any
                 **condition,
             )
         except ClientError as error:

@@ -49,3 +49,21 @@ class StatusStore:
         response = self.client.query(**request)
         last_key = response.get("LastEvaluatedKey")
         return [table.plain(item) for item in response["Items"]], table.plain(last_key) if last_key else None
+
+    def deviating_instances(
+        self, model_name: str, *, limit: int, start_key: Mapping[str, str] | None
+    ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
+        """Instance items marked out of order, the latest marked first, in one Query of the sparse index."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "IndexName": table.DEVIATION_INDEX,
+            "KeyConditionExpression": f"{table.DEVIATING} = :model",
+            "ExpressionAttributeValues": {":model": {"S": model_name}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if start_key:
+            request["ExclusiveStartKey"] = {name: {"S": value} for name, value in start_key.items()}
+        response = self.client.query(**request)
+        last_key = response.get("LastEvaluatedKey")
+        return [table.plain(item) for item in response["Items"]], table.plain(last_key) if last_key else None

@@ -17,7 +17,13 @@ from lambdas.choreography.versions import Versions, function_versions
 from lambdas.clients import clients
 from lambdas.correlator.classify import execution_name_problem
 from lambdas.status.dal import StatusStore
-from lambdas.status.listing import InvalidParameter, describe_page, parse_list_request
+from lambdas.status.listing import (
+    InvalidParameter,
+    describe_deviation_page,
+    describe_page,
+    parse_deviation_request,
+    parse_list_request,
+)
 from lambdas.status.logic import describe_instance, describe_model
 
 logger = Logger()
@@ -68,6 +74,16 @@ def list_orders() -> dict[str, Any]:
         request.status, milestone=request.milestone, limit=request.limit, start_key=request.start_key
     )
     return describe_page(model(), request, items, last_key)
+
+
+@app.get("/deviations")
+def list_deviations() -> dict[str, Any]:
+    try:
+        request = parse_deviation_request(app.current_event.query_string_parameters)
+    except InvalidParameter as problem:
+        raise BadRequestError(str(problem)) from None
+    items, last_key = store().deviating_instances(model().name, limit=request.limit, start_key=request.start_key)
+    return describe_deviation_page(model(), request, items, last_key)
 
 
 @app.get("/model")

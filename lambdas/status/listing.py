@@ -1,4 +1,5 @@
-"""Listing instances by status: the request's parameters, the page token, and one entry per instance.
+"""Listing instances by status, or those that deviated from the modelled order: the request's parameters,
+the page token, and one entry per instance.
 
 Pure: the handler hands in the query string, the store runs the one Query, this module shapes both ends.
 """
@@ -15,6 +16,7 @@ from typing import Any
 from lambdas.choreography import table
 from lambdas.choreography.model import Choreography
 from lambdas.choreography.versions import version_of_execution
+from lambdas.conformance.marks import pair_of
 from lambdas.status.logic import console_link
 
 DEFAULT_LIMIT = 25
@@ -22,6 +24,8 @@ MAX_LIMIT = 100
 PARAMETERS = ("status", "milestone", "limit", "next")
 # The index's key plus the table's: what DynamoDB hands back as LastEvaluatedKey for the status index.
 PAGE_KEY = (table.STATUS, table.STATUS_UPDATED_AT, table.PARTITION_KEY, table.SORT_KEY)
+DEVIATION_PARAMETERS = ("limit", "next")
+DEVIATION_PAGE_KEY = (table.DEVIATING, table.DEVIATING_SINCE, table.PARTITION_KEY, table.SORT_KEY)
 
 
 class InvalidParameter(ValueError):
@@ -38,14 +42,17 @@ class ListRequest:
     start_key: dict[str, str] | None
 
 
+@dataclass(frozen=True)
+class DeviationRequest:
+    limit: int
+    start_key: dict[str, str] | None
+
+
 def parse_list_request(
     model: Choreography, parameters: Mapping[str, str] | None, milestone_names: Sequence[str] = ()
 ) -> ListRequest:
     """`milestone_names`: every shipped version's milestones (default: the model's)."""
-    parameters = parameters or {}
-    unknown = sorted(set(parameters) - set(PARAMETERS))
-    if unknown:
-        raise InvalidParameter(unknown[0], f"unknown parameter; known: {', '.join(PARAMETERS)}")
+    parameters = _known(parameters, PARAMETERS)
     status = parameters.get("status", "")
     if status not in table.STATUSES:
         raise InvalidParameter("status", f"{status[:40]!r} is not one of {', '.join(table.STATUSES)}")
@@ -62,7 +69,23 @@ def parse_list_request(
             raise InvalidParameter(
                 "milestone", f"{milestone[:60]!r} is not a milestone of {model.name}: {', '.join(names)}"
             )
-    return ListRequest(status, milestone, _limit(parameters.get("limit")), _start_key(parameters.get("next"), status))
+    start_key = _start_key(parameters.get("next"), PAGE_KEY)
+    if start_key and start_key[table.STATUS] != status:
+        raise InvalidParameter("next", f"belongs to the listing of {start_key[table.STATUS]} orders, not {status}")
+    return ListRequest(status, milestone, _limit(parameters.get("limit")), start_key)
+
+
+def parse_deviation_request(parameters: Mapping[str, str] | None) -> DeviationRequest:
+    parameters = _known(parameters, DEVIATION_PARAMETERS)
+    return DeviationRequest(_limit(parameters.get("limit")), _start_key(parameters.get("next"), DEVIATION_PAGE_KEY))
+
+
+def _known(parameters: Mapping[str, str] | None, known: Sequence[str]) -> Mapping[str, str]:
+    parameters = parameters or {}
+    unknown = sorted(set(parameters) - set(known))
+    if unknown:
+        raise InvalidParameter(unknown[0], f"unknown parameter; known: {', '.join(known)}")
+    return parameters
 
 
 def _limit(raw: str | None) -> int:
@@ -77,7 +100,7 @@ def encode_page_token(last_key: Mapping[str, str]) -> str:
     return base64.urlsafe_b64encode(json.dumps(dict(last_key), separators=(",", ":")).encode()).decode()
 
 
-def _start_key(token: str | None, status: str) -> dict[str, str] | None:
+def _start_key(token: str | None, page_key: Sequence[str]) -> dict[str, str] | None:
     if token is None:
         return None
     try:
@@ -86,12 +109,10 @@ def _start_key(token: str | None, status: str) -> dict[str, str] | None:
         key = None
     if (
         not isinstance(key, dict)
-        or sorted(key) != sorted(PAGE_KEY)
+        or sorted(key) != sorted(page_key)
         or not all(isinstance(value, str) for value in key.values())
     ):
         raise InvalidParameter("next", "is not a page token returned by this listing")
-    if key[table.STATUS] != status:
-        raise InvalidParameter("next", f"belongs to the listing of {key[table.STATUS]} orders, not {status}")
     return key
 
 
@@ -136,6 +157,30 @@ def describe_page(
     }
     if request.milestone:
         page["milestone"] = request.milestone
+    if last_key:
+        page["next"] = encode_page_token(last_key)
+    return page
+
+
+def describe_deviation_page(
+    model: Choreography,
+    request: DeviationRequest,
+    items: Sequence[Mapping[str, Any]],
+    last_key: Mapping[str, str] | None,
+) -> dict[str, Any]:
+    """The instances whose services acted out of the modelled order, the latest marked first: each with
+    the pairs (how early: the order's own status answer) and when the first was marked."""
+    orders = []
+    for item in items:
+        pairs = sorted(pair_of(key) for key in item.get(table.OUT_OF_ORDER, ()))
+        orders.append(
+            {
+                **describe_entry(model, item),
+                "deviatingSince": item.get(table.DEVIATING_SINCE),
+                "outOfOrder": [{"milestone": milestone, "follows": follows} for milestone, follows in pairs],
+            }
+        )
+    page: dict[str, Any] = {"model": model.name, "key": model.instance_key, "orders": orders}
     if last_key:
         page["next"] = encode_page_token(last_key)
     return page

@@ -239,6 +239,25 @@ CHECKS = {
             # AWS: SUCCEEDED with {"milestone": "Payment"}.
             print("GAP" if json.loads(described.get("output") or "null") != {"milestone": "Payment"} else "FIXED")
     """,
+    "an execution's end puts no event on the default bus": """
+        definition = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
+        with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+            sfn, events, sqs = boto3.client("stepfunctions"), boto3.client("events"), boto3.client("sqs")
+            url = sqs.create_queue(QueueName="ends")["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            events.put_rule(Name="ends", EventPattern=json.dumps({"source": ["aws.states"]}))
+            events.put_targets(Rule="ends", Targets=[{"Id": "q", "Arn": arn}])
+            machine = sfn.create_state_machine(name="e", definition=json.dumps(definition),
+                                               roleArn="arn:aws:iam::123456789012:role/r")["stateMachineArn"]
+            execution = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+            for _ in range(500):
+                if sfn.describe_execution(executionArn=execution)["status"] != "RUNNING":
+                    break
+                time.sleep(0.01)
+            time.sleep(0.2)
+            # AWS: a "Step Functions Execution Status Change" event, SUCCEEDED, on the default bus.
+            print("GAP" if not sqs.receive_message(QueueUrl=url).get("Messages") else "FIXED")
+    """,
     "SQS sizes a message by its body's characters alone": """
         with mock_aws():
             sqs = boto3.client("sqs")
