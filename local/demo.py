@@ -190,7 +190,9 @@ def workload(stack: StackTemplate, model: Choreography, args: argparse.Namespace
     print(
         f"  services out of order: planted {deviations['planted']}, found {deviations['found']} "
         f"(missed {len(deviations['missed'])}, invented {len(deviations['invented'])}); "
-        f"OutOfOrder metrics on the event path {deviations['metric']}"
+        f"listed {deviations['listed']} (missed {len(deviations['listed_missed'])}, "
+        f"invented {len(deviations['listed_invented'])}; orders still open {deviations['open_listed']} "
+        f"of {deviations['open']}); OutOfOrder metrics {deviations['metric']}"
     )
     print(
         f"  state transitions per completed order: median {report['transitions']['median']}, max {report['transitions']['max']}"

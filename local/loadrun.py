@@ -35,7 +35,7 @@ def run(
 ) -> dict[str, Any]:
     """`bus`: publish on the services' own bus (a rule forwards to the monitor's), not the monitor's."""
     started = time.monotonic()
-    runtime.calls.calls.clear()
+    made_from = len(runtime.calls.made)
     correlator = runtime.correlator.logical_id
     runtime.calls_per_invocation.pop(correlator, None)
     accepted_before, outcomes_before = runtime.accepted_event_ids(), Counter(runtime.correlator_outcomes())
@@ -54,7 +54,8 @@ def run(
     finally:
         runtime.calls.inject(0.0, seed)
     redriven = runtime.redrive_dead_letters()
-    correlator_calls = dict(runtime.calls.calls)  # before the status reads below add their own
+    # The correlator's alone: the end check's calls are its own (one Query per ended order; BENCHMARKS.md).
+    correlator_calls = Counter(c.operation for c in runtime.calls.made[made_from:] if c.function == correlator)
     per_invocation = runtime.calls_per_invocation.get(correlator, Counter())
     settled = runtime.wait_for_executions(
         [n for n, e in workload.expected.items() if e.startswith(("COMPLETED", "FAILED"))], timeout_s=120
@@ -62,6 +63,8 @@ def run(
     observed = {order.order_id: _observed(runtime, order.order_id) for order in workload.orders}
     actual = {order_id: state for order_id, (state, _) in observed.items()}
     deviations = {order_id: found for order_id, (_, found) in observed.items()}
+    ours = {order.order_id for order in workload.orders}  # the runtime may hold earlier runs' orders
+    listed = {order_id: pairs for order_id, pairs in listed_deviations(runtime).items() if order_id in ours}
     elapsed = time.monotonic() - started
     accepted = runtime.accepted_event_ids() - accepted_before
     outcomes = Counter(runtime.correlator_outcomes()) - outcomes_before
@@ -70,6 +73,8 @@ def run(
         workload,
         actual=actual,
         deviations=deviations,
+        listed=listed,
+        ended={name for name, status in settled.items() if status != "RUNNING"},
         out_of_order_metrics=_out_of_order_metrics(runtime.metrics_output[metrics_from:]),
         settled=settled,
         calls=correlator_calls,
@@ -97,23 +102,52 @@ def _observed(runtime: LocalRuntime, order_id: str) -> tuple[str, set[tuple[str,
     return str(status), found
 
 
+def listed_deviations(runtime: LocalRuntime) -> dict[str, set[tuple[str, str]]]:
+    """Every order the status function's deviation listing holds, with its pairs, page by page."""
+    status = runtime.function_with_handler("lambdas.status.handler.handler")
+    listed: dict[str, set[tuple[str, str]]] = {}
+    target = "/deviations?limit=100"
+    while True:
+        page = json.loads(runtime.invoke(status, status_request(target))["body"])
+        for order in page["orders"]:
+            listed[order[page["key"]]] = {(pair["milestone"], pair["follows"]) for pair in order["outOfOrder"]}
+        if "next" not in page:
+            return listed
+        target = f"/deviations?limit=100&next={page['next']}"
+
+
 def _out_of_order_metrics(records: list[dict[str, Any]]) -> int:
-    """OutOfOrder counts the correlator emitted per milestone pair (EMF holds a metric's values as a list)."""
+    """OutOfOrder counts emitted per milestone pair, by the correlator or the end check (EMF holds a
+    metric's values as a list)."""
     return sum(len(record[OUT_OF_ORDER]) for record in records if OUT_OF_ORDER in record and "follows" in record)
 
 
-def deviation_check(workload: Workload, found: Mapping[str, set[tuple[str, str]]], metrics: int) -> dict[str, Any]:
-    """The deviations the status answers found against the ones the workload planted. An order that
-    never started has no answer to find one in, so its planted one is not expected."""
+def deviation_check(
+    workload: Workload,
+    found: Mapping[str, set[tuple[str, str]]],
+    metrics: int,
+    listed: Mapping[str, set[tuple[str, str]]],
+    ended: set[str],
+) -> dict[str, Any]:
+    """The deviations the status answers found, and the listing holds, against the ones the workload
+    planted. An order that never started has no answer to find one in, so its planted one is not
+    expected. The listing must hold every planted deviation of an ended order (the end check marks it);
+    of an order still open, those the correlator could measure (`open_listed` of `open`)."""
     planted = {
         order.order_id: {order.planted} for order in workload.orders if order.planted and order.expected != NOT_STARTED
     }
+    still_open = [o for o in planted if o not in ended]
     return {
         "planted": sum(len(pairs) for pairs in planted.values()),
         "found": sum(len(pairs) for pairs in found.values()),
         "missed": sorted(o for o, pairs in planted.items() if not pairs <= found.get(o, set())),
         "invented": sorted(o for o, pairs in found.items() if not pairs <= planted.get(o, set())),
-        "metric": metrics,  # on the event path, where a pair is measured without a read (the README's gaps)
+        "listed": sum(len(pairs) for pairs in listed.values()),
+        "listed_missed": sorted(o for o, p in planted.items() if o in ended and not p <= listed.get(o, set())),
+        "listed_invented": sorted(o for o, pairs in listed.items() if not pairs <= planted.get(o, set())),
+        "open": len(still_open),
+        "open_listed": sum(1 for o in still_open if o in listed),
+        "metric": metrics,  # each pair once: by the correlator, or else by the end check
     }
 
 
@@ -123,6 +157,8 @@ def _report(
     *,
     actual: dict[str, str],
     deviations: dict[str, set[tuple[str, str]]],
+    listed: dict[str, set[tuple[str, str]]],
+    ended: set[str],
     out_of_order_metrics: int,
     settled: dict[str, str],
     calls: dict[str, int],
@@ -157,7 +193,7 @@ def _report(
             "quarantined": outcomes.get("quarantined", 0),
         },
         "lost": lost,
-        "deviations": deviation_check(workload, deviations, out_of_order_metrics),
+        "deviations": deviation_check(workload, deviations, out_of_order_metrics, listed, ended),
         "redriven": redriven,
         "transitions": transition_summary(transitions),
         "aws_calls": dict(calls),

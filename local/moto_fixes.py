@@ -34,7 +34,6 @@ from moto.events.utils import EventTemplateParser
 from moto.sqs.exceptions import InvalidParameterValue
 from moto.sqs.models import SQSBackend
 from moto.stepfunctions.parser import models as sfn_models
-from moto.stepfunctions.parser.backend import execution as sfn_execution
 from moto.stepfunctions.parser.asl.component.common.path import result_path
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_aws_sdk,
@@ -44,6 +43,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
+from moto.stepfunctions.parser.backend import execution as sfn_execution
 
 _apply_lock = threading.Lock()
 # Every DynamoDB write request holds it from its read of the old item to its write: see below. Whoever

@@ -44,7 +44,7 @@ def test_every_call_is_granted_and_every_grant_is_used(exercised: LocalRuntime, 
     grants = Grants(order_stack)
     calls = exercised.handler_calls()
     functions = {call.function for call in calls}
-    assert len(functions) == 2  # the correlator and the status function
+    assert len(functions) == 3  # the correlator, the status function and the end check
     uses = list(grants.call_uses(calls, exercised.names)) + list(grants.definition_uses())
     actions = {use.action for use in uses}
     assert actions >= {"dynamodb:UpdateItem", "dynamodb:Query", "states:StartExecution", "states:SendTaskSuccess"}
