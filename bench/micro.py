@@ -29,6 +29,7 @@ from unittest import mock
 
 from lambdas.choreography import table
 from lambdas.choreography.model import Choreography
+from lambdas.conformance import ended
 from local.assembly import StackTemplate
 from local.events import EventFactory
 from local.gateway import function_url_event
@@ -191,7 +192,8 @@ def cold_start_ms(
 
 def _first_events(model: Choreography, items: list[Mapping[str, Any]], order_id: str) -> dict[str, Any]:
     """Each handler's first event, with what AWS answers it: for the correlator a milestone event whose
-    token waits (the common path), for the status function a read of an order."""
+    token waits (the common path), for the status function a read of an order, for the end check the end
+    of that order's execution (in the modelled order: one Query, no mark)."""
     milestone_event = EventFactory(model).lifecycle("COLD-START")[1]
     waiting = {
         table.TASK_TOKEN: {"S": "cold-start-token"},
@@ -204,6 +206,14 @@ def _first_events(model: Choreography, items: list[Mapping[str, Any]], order_id:
         ),
         "lambdas.status.handler.handler": (
             function_url_event("GET", f"/orders/{order_id}", {}, b""),
+            {"DynamoDB_20120810.Query": {"Items": items, "Count": len(items)}},
+        ),
+        "lambdas.conformance.handler.handler": (
+            {
+                "source": ended.SOURCE,
+                "detail-type": ended.DETAIL_TYPE,
+                "detail": {"name": order_id, "status": "SUCCEEDED"},
+            },
             {"DynamoDB_20120810.Query": {"Items": items, "Count": len(items)}},
         ),
     }

@@ -81,6 +81,12 @@ def figures(system: SystemRun, naive: NaiveRun, prices: PriceList, seed: int, to
         "this_design": ours,
         "aws_sample": theirs,
         "ratio": _ratio(theirs["dollars_per_million_orders"][TOTAL], ours["dollars_per_million_orders"][TOTAL]),
+        "end_check": {
+            "invocations": system.end_check.per_order(system.end_check.lambda_requests),
+            "read_units": system.end_check.per_order(system.end_check.read_units),
+            "write_units": system.end_check.per_order(system.end_check.write_units),
+            "dollars_per_million_orders": dollars_per_million_orders(system.end_check, prices)[TOTAL],
+        },
         "status_lookup": {
             "lookups": lookups.orders,
             "read_units": lookups.per_order(lookups.read_units),
@@ -144,6 +150,7 @@ def model_table(result: dict[str, Any]) -> str:
     completed = ours["transitions"]
     duration = ours["lambda_ms_per_invocation"]
     lookup = result["status_lookup"]
+    end = result["end_check"]
     speed = result["throughput"]
     lines += [
         f"completed orders: {completed['completed_median']} transitions (median), {completed['completed_min']} at least",
@@ -151,6 +158,9 @@ def model_table(result: dict[str, Any]) -> str:
         f"median {duration['median']:.1f} ms, p99 {duration['p99']:.1f} ms per invocation",
         f"orders the AWS sample would lose or fail (events repeated or out of model order): "
         f"{theirs['mistracked_orders']} of {started} started ({_share(theirs['mistracked_orders'], started)}), not in its cost",
+        f"of which the check at each execution's end: {end['invocations']:.2f} invocations, "
+        f"{end['read_units']:.2f} read units, {end['write_units']:.2f} write units per order, "
+        f"${end['dollars_per_million_orders']:.2f} per 1M orders",
         f"status lookup GET /orders/{{id}} (not in the totals): {lookup['read_units']:.2f} read units, "
         f"{lookup['lambda_gb_seconds']:.5f} GB-s, ${lookup['dollars_per_million_lookups']:.2f} per 1M lookups",
         f"end-to-end local throughput: {speed['orders_per_s']:.2f} orders/s, {speed['events_per_s']:.2f} events/s "
@@ -191,7 +201,9 @@ def soak_table(report: dict[str, Any], faults: float) -> str:
             f"({report['orders_per_s']:.1f} orders/s)",
             f"mismatches / lost events / redriven            {len(report['mismatches']):>5} / {len(report['lost'])} / "
             f"{report['redriven']}",
-            f"correlator AWS calls, most in one invocation    {report['max_aws_calls_per_event']:>9}",
+            f"correlator AWS calls, most in one invocation    {report['max_aws_calls_per_event']:>9} "
+            f"(over two: {report['invocations_over_two_calls']} invocations; deviation marks: "
+            f"{report['deviation_marks']})",
             f"correlator AWS calls per event, mean            {calls}",
         ]
     )

@@ -56,6 +56,7 @@ class FunctionInfo:
     memory_mb: int
     architecture: str
     behind_url: bool  # answers status requests, not events
+    handler: str
 
 
 @dataclass
@@ -68,6 +69,7 @@ class SystemRun:
     durations_ms: dict[str, list[float]]
     usage: Usage  # the event path: the workload's orders
     lookups: Usage  # the status function: one lookup per "order"
+    end_check: Usage  # of `usage`: the check at each execution's end, per order
     requests: Counter[tuple[str, str]]  # DynamoDB requests by (source, operation)
     execution_arn_prefix: str
 
@@ -90,6 +92,9 @@ class SystemRun:
         return self.execution_arn_prefix + name
 
 
+END_CHECK_HANDLER = "lambdas.conformance.handler.handler"
+
+
 def functions_of(stack: StackTemplate) -> dict[str, FunctionInfo]:
     behind_url = {url["TargetFunctionArn"]["Fn::GetAtt"][0] for _, url in stack.of_type("AWS::Lambda::Url")}
     return {
@@ -98,6 +103,7 @@ def functions_of(stack: StackTemplate) -> dict[str, FunctionInfo]:
             int(properties.get("MemorySize", 128)),
             (properties.get("Architectures") or [DEFAULT_ARCHITECTURE])[0],
             logical_id in behind_url,
+            str(properties["Handler"]),
         )
         for logical_id, properties in stack.of_type("AWS::Lambda::Function")
     }
@@ -123,6 +129,12 @@ def run(
         events=published + sum(events_put(h) for h in histories.values()) + handler_calls["PutEvents"],
         sqs_requests=handler_calls["SendMessage"],
     )
+    end_check = _usage(
+        meter,
+        [f for f in functions.values() if f.handler == END_CHECK_HANDLER],
+        with_state_machine=False,
+        orders=len(workload.orders),
+    )
     lookup_functions = [f for f in functions.values() if f.behind_url]
     lookups = _usage(
         meter,
@@ -139,6 +151,7 @@ def run(
         dict(meter.durations_ms),
         usage,
         lookups,
+        end_check,
         meter.requests,
         arn_prefix,
     )

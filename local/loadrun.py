@@ -12,6 +12,7 @@ from typing import Any
 
 from lambdas.choreography import table
 from lambdas.choreography.metrics import OUT_OF_ORDER
+from local.calls import Call
 from local.gateway import function_url_event
 from local.runtime import LocalRuntime
 from local.workload import NOT_STARTED, Workload
@@ -79,6 +80,7 @@ def run(
         settled=settled,
         calls=correlator_calls,
         per_invocation=per_invocation,
+        made_from=made_from,
         accepted_ids=accepted,
         outcomes=outcomes,
         published=published,
@@ -114,6 +116,17 @@ def listed_deviations(runtime: LocalRuntime) -> dict[str, set[tuple[str, str]]]:
         if "next" not in page:
             return listed
         target = f"/deviations?limit=100&next={page['next']}"
+
+
+def _marks(calls: list[Call], function: str) -> int:
+    """The function's writes of a deviation mark (lambdas/conformance/marks.py)."""
+    return sum(
+        1
+        for c in calls
+        if c.function == function
+        and c.operation == "UpdateItem"
+        and table.OUT_OF_ORDER in c.parameters["UpdateExpression"]
+    )
 
 
 def _out_of_order_metrics(records: list[dict[str, Any]]) -> int:
@@ -163,6 +176,7 @@ def _report(
     settled: dict[str, str],
     calls: dict[str, int],
     per_invocation: Counter[int],
+    made_from: int,
     accepted_ids: set[str],
     outcomes: Counter[str],
     published: int,
@@ -200,6 +214,9 @@ def _report(
         "events_handled": events_handled,
         "aws_calls_per_event": per_event(calls, events_handled),
         "max_aws_calls_per_event": max(per_invocation, default=0),  # of any one correlator invocation
+        # A third call only to mark a deviation found (a choreography's bug): none on the common path.
+        "invocations_over_two_calls": sum(count for calls, count in per_invocation.items() if calls > 2),
+        "deviation_marks": _marks(runtime.calls.made[made_from:], runtime.correlator.logical_id),
         "faults_injected": dict(runtime.calls.faults),
         "elapsed_s": round(elapsed, 2),
         "orders_per_s": round(len(workload.orders) / elapsed, 2),

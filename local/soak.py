@@ -91,7 +91,7 @@ def merge(reports: list[dict[str, Any]], elapsed: float, shards: int) -> dict[st
         "lost": sorted(event_id for r in reports for event_id in r["lost"]),
         "deviations": {
             key: sorted(o for r in reports for o in r["deviations"][key])
-            if key in ("missed", "invented")
+            if isinstance(reports[0]["deviations"][key], list)
             else sum(r["deviations"][key] for r in reports)
             for key in reports[0]["deviations"]
         },
@@ -101,6 +101,8 @@ def merge(reports: list[dict[str, Any]], elapsed: float, shards: int) -> dict[st
         "events_handled": handled,
         "aws_calls_per_event": per_event(calls, handled),
         "max_aws_calls_per_event": max((r.get("max_aws_calls_per_event", 0) for r in reports), default=0),
+        "invocations_over_two_calls": sum(r["invocations_over_two_calls"] for r in reports),
+        "deviation_marks": sum(r["deviation_marks"] for r in reports),
         "faults_injected": dict(sum((Counter(r["faults_injected"]) for r in reports), Counter())),
         "elapsed_s": round(elapsed, 2),
         "orders_per_s": round(orders / elapsed, 2),
