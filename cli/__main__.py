@@ -25,7 +25,7 @@ from cli.console import stack_sources
 from cli.executions import execution_definition, execution_history
 from cli.picture import write_picture
 from cli.redrive import QUEUES, DeadLetterQueue, queue_of_url, redrive, redrive_view, stack_queues
-from cli.render import listing_view, order_view
+from cli.render import deviations_view, listing_view, order_view
 from cli.replay import replay
 from cli.stack import MissingOutputs, required, stack_outputs
 from console.server import serve_console
@@ -56,6 +56,11 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     listing.add_argument("--milestone", help="only orders stuck or failed at this milestone")
     listing.add_argument("--limit", type=int, help="orders per page (1 to 100)")
     listing.add_argument("--next", dest="next_token", help="the page token a previous listing printed")
+    deviations = commands.add_parser(
+        "deviations", parents=[common], help="orders whose services acted out of the modelled order, latest first"
+    )
+    deviations.add_argument("--limit", type=int, help="orders per page (1 to 100)")
+    deviations.add_argument("--next", dest="next_token", help="the page token a previous listing printed")
     picture = commands.add_parser("picture", parents=[common], help="an SVG of one order's execution graph")
     picture.add_argument("order_id")
     picture.add_argument("--out", type=Path, default=Path("pictures"), help="folder to write ORDER_ID.svg into")
@@ -179,6 +184,9 @@ def run(args: argparse.Namespace) -> tuple[Any, str]:
     if args.command == "list":
         page = client.orders(args.status, args.milestone, args.limit, args.next_token)
         return page, listing_view(page)
+    if args.command == "deviations":
+        page = client.deviations(args.limit, args.next_token)
+        return page, deviations_view(page)
     order = client.order(args.order_id)
     if args.command == "status":
         return order, order_view(order)

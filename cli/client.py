@@ -53,6 +53,10 @@ class StatusClient:
         parameters = {"status": status, "milestone": milestone, "limit": limit, "next": next_token}
         return self.get("orders", {name: str(value) for name, value in parameters.items() if value is not None})
 
+    def deviations(self, limit: int | None = None, next_token: str | None = None) -> dict[str, Any]:
+        parameters = {"limit": limit, "next": next_token}
+        return self.get("deviations", {name: str(value) for name, value in parameters.items() if value is not None})
+
     def get(self, path: str, parameters: dict[str, str] | None = None) -> dict[str, Any]:
         url = urljoin(self.url, path) + (f"?{urlencode(sorted(parameters.items()))}" if parameters else "")
         request = AWSRequest(method="GET", url=url)

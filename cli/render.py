@@ -62,3 +62,21 @@ def listing_view(page: dict[str, Any]) -> str:
     if page.get("next"):
         lines.append(f"more: --next {page['next']}")
     return "\n".join(lines)
+
+
+def deviations_view(page: dict[str, Any]) -> str:
+    rows = [
+        (
+            o[page["key"]],
+            ", ".join(f"{pair['milestone']} before {pair['follows']}" for pair in o["outOfOrder"]),
+            o["status"],
+            o.get("deviatingSince"),
+        )
+        for o in page["orders"]
+    ]
+    lines = [f"{page['model']}: {len(rows)} instance(s) whose services acted out of the modelled order, latest first"]
+    if rows:
+        lines.append(table((page["key"], "acted before", "status", "marked"), rows))
+    if page.get("next"):
+        lines.append(f"more: --next {page['next']}")
+    return "\n".join(lines)

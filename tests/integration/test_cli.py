@@ -88,6 +88,26 @@ def test_list_pages_through_failed_orders(
     assert orders[-1] in out
 
 
+def test_deviations_lists_an_order_whose_services_acted_out_of_order(
+    runtime: LocalRuntime, events: EventFactory, order_model: Choreography, order_id: str, status_url: str, capsys
+) -> None:
+    first, second = order_model.milestones[:2]
+    lifecycle = events.lifecycle(order_id)
+    events.stamp(lifecycle[1], "2026-03-01T10:20:00+00:00")  # the first milestone's, after the second's
+    events.stamp(lifecycle[2], "2026-03-01T10:05:00+00:00")
+    for event in lifecycle:
+        runtime.deliver(event)
+    assert runtime.wait_for_executions([order_id]) == {order_id: "SUCCEEDED"}
+    code, out, _ = _cli(capsys, "--url", status_url, "deviations")
+    assert code == 0
+    assert out.splitlines()[0].startswith(f"{order_model.name}: ")
+    (row,) = [line for line in out.splitlines() if line.startswith(order_id)]
+    assert f"{second.name} before {first.name}" in row
+    code, out, _ = _cli(capsys, "--url", status_url, "--json", "deviations", "--limit", "100")
+    (listed,) = [o for o in json.loads(out)["orders"] if o["orderId"] == order_id]
+    assert listed["outOfOrder"] == [{"milestone": second.name, "follows": first.name}]
+
+
 def test_requests_without_a_valid_signature_are_forbidden(
     status_url: str, order_id: str, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -21,9 +21,16 @@ def test_events_put_on_the_bus_complete_an_order(runtime: LocalRuntime, events: 
 
 def test_rules_are_the_templates(runtime: LocalRuntime, order_model: Choreography) -> None:
     client = runtime.session_client("events")
-    # The template's rules, and the archive's own rule, which EventBridge manages.
-    rules = [r for r in client.list_rules(EventBusName=runtime.platform.bus_name)["Rules"] if not r.get("ManagedBy")]
-    assert len(rules) == len(list(runtime.stack.of_type("AWS::Events::Rule"))) == len(order_model.sources) + 1
+    # The template's rules, on the monitor's bus and (the executions' ends) on the default bus, and not the
+    # archive's own rule, which EventBridge manages.
+    rules = [
+        r
+        for bus in (runtime.platform.bus_name, "default")
+        for r in client.list_rules(EventBusName=bus)["Rules"]
+        if not r.get("ManagedBy")
+    ]
+    # a rule per source, the stuck notices', the executions' ends'
+    assert len(rules) == len(list(runtime.stack.of_type("AWS::Events::Rule"))) == len(order_model.sources) + 2
     for rule in rules:
         ((_, properties),) = [(i, p) for i, p in runtime.stack.of_type("AWS::Events::Rule") if i == rule["Name"]]
         assert json.loads(rule["EventPattern"]) == properties["EventPattern"]
