@@ -70,6 +70,7 @@ ROUTES = Map(
         Rule("/<model>/", endpoint="overview"),
         Rule("/<model>/orders", endpoint="listing"),
         Rule("/<model>/orders/<path:order_id>", endpoint="order"),
+        Rule("/<model>/deviations", endpoint="deviations"),
         Rule("/<model>/queues/<queue>", endpoint="queue"),
     ]
 )
@@ -149,6 +150,15 @@ class Console:
         return self._page(
             "listing.html", model=model, page=page, chosen=parameters, milestones=milestones, versioned=versioned
         )
+
+    def deviations(self, request: Request, model: str) -> Response:
+        parameters = {name: value for name, value in request.args.items() if name == "next" and value}
+        try:
+            page = self.models[model].deviations({"limit": "25", **parameters})
+        except source.BadRequest as problem:
+            return self._page("problem.html", model=model, status=400, message=str(problem))
+        versioned = len(self.models[model].model.get("versions", ())) > 1
+        return self._page("deviations.html", model=model, page=page, versioned=versioned, deviating=True)
 
     def order(self, request: Request, model: str, order_id: str) -> Response:
         data = self.models[model]

@@ -69,6 +69,9 @@ class StackSource:
     def orders(self, parameters: dict[str, str]) -> dict[str, Any]:
         return self._get("orders", parameters)
 
+    def deviations(self, parameters: dict[str, str]) -> dict[str, Any]:
+        return self._get("deviations", parameters)
+
     def graph(self, execution_arn: str, title: str) -> str:
         sfn = self.stepfunctions
         return render_svg(execution_definition(sfn, execution_arn), execution_history(sfn, execution_arn), title=title)

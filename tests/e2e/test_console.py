@@ -89,6 +89,14 @@ def test_an_order_whose_services_acted_out_of_order_says_which_and_by_how_much(
     until(lambda: browser.find_elements(By.CSS_SELECTOR, ".deviations li"), "the deviation shown")
     (line,) = [item.text for item in browser.find_elements(By.CSS_SELECTOR, ".deviations li")]
     assert line == f"{second} happened 20 min before {first}, which it follows in the model."
+    # Marked by the correlator as it compared the pair: listed while the order is still open.
+    browser.find_element(By.ID, "deviations").click()
+    row = f'#deviating tr[data-order="{order_id}"]'
+    until(lambda: browser.find_elements(By.CSS_SELECTOR, row), "the order listed out of order")
+    cells = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, f"{row} td")]
+    assert cells[:3] == [order_id, f"{second} before {first}", "running"]
+    browser.find_element(By.LINK_TEXT, order_id).click()
+    until(lambda: order_id in _heading(browser), "the order's page opened from the listing")
 
 
 def test_a_bad_id_gets_the_status_functions_message_not_a_stack_trace(
