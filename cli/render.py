@@ -68,7 +68,7 @@ def deviations_view(page: dict[str, Any]) -> str:
     rows = [
         (
             o[page["key"]],
-            ", ".join(f"{pair['milestone']} before {pair['follows']}" for pair in o["outOfOrder"]),
+            ", ".join(f"{pair['milestone']} before {pair['follows']}{_early(pair)}" for pair in o["outOfOrder"]),
             o["status"],
             o.get("deviatingSince"),
         )
@@ -80,3 +80,8 @@ def deviations_view(page: dict[str, Any]) -> str:
     if page.get("next"):
         lines.append(f"more: --next {page['next']}")
     return "\n".join(lines)
+
+
+def _early(pair: dict[str, Any]) -> str:
+    seconds = pair.get("earlyBySeconds")
+    return f" by {seconds:g} s" if isinstance(seconds, int | float) else ""

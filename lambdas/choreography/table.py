@@ -57,6 +57,7 @@ OUT_OF_ORDER = "outOfOrder"
 DEVIATING = "deviating"  # the index's partition key: the model's name
 DEVIATING_SINCE = "deviatingSince"  # when its first pair was marked: the index's sort key
 DEVIATION_INDEX = "byDeviation"
+EARLY_BY = "earlyBy:"  # + a pair ("earlyBy:Dispatch<Packaging"): seconds its first event came early
 
 RUNNING = "RUNNING"
 COMPLETED = "COMPLETED"

@@ -27,13 +27,14 @@ class Records(Protocol):
 
 
 class Marks(Protocol):
-    def mark(self, instance_id: str, pairs: list[Pair], marked_at: datetime) -> set[Pair]: ...
+    def mark(self, instance_id: str, early_by: Mapping[Pair, float], marked_at: datetime) -> set[Pair]: ...
 
 
-def out_of_order(versions: Versions, instance_id: str, records: Mapping[str, Mapping[str, Any]]) -> list[Pair]:
-    """The instance's deviations, by the version it started on: the status answer's, as pairs."""
+def out_of_order(versions: Versions, instance_id: str, records: Mapping[str, Mapping[str, Any]]) -> dict[Pair, float]:
+    """The instance's deviations, by the version it started on: the status answer's, as pairs and how
+    many seconds early."""
     description = describe_instance(versions.reading(records), instance_id, records)
-    return [(deviation["milestone"], deviation["follows"]) for deviation in description["deviations"]]
+    return {(d["milestone"], d["follows"]): d["earlyBySeconds"] for d in description["deviations"]}
 
 
 class EndCheck:

@@ -10,7 +10,7 @@ often an event or an execution's end is delivered.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -42,27 +42,33 @@ class DeviationMarks:
         self.model_name = model_name
 
     def mark(
-        self, instance_id: str, pairs: Collection[Pair], marked_at: datetime, *, started_only: bool = False
+        self, instance_id: str, early_by: Mapping[Pair, float], marked_at: datetime, *, started_only: bool = False
     ) -> set[Pair]:
-        """Add the pairs to the instance's mark; return those it did not carry yet. `started_only`: mark
-        only an instance whose start is recorded (an event never creates the `#instance` item, which
-        would otherwise read as a started order; the check at the execution's end marks it then)."""
-        if not pairs:
+        """Add the pairs, with how many seconds early each one's event was, to the instance's mark; return
+        those it did not carry yet. `started_only`: mark only an instance whose start is recorded (an
+        event never creates the `#instance` item, which would otherwise read as a started order; the
+        check at the execution's end marks it then)."""
+        if not early_by:
             return set()
+        pairs = sorted(early_by)
         condition = {"ConditionExpression": f"attribute_exists({table.STARTED_BY})"} if started_only else {}
+        # One attribute per pair (a map's member cannot be set where the map may not exist yet).
+        seconds = "".join(f", #e{n} = if_not_exists(#e{n}, :e{n})" for n in range(len(pairs)))
         try:
             response = self.client.update_item(
                 TableName=self.table_name,
                 Key={table.PARTITION_KEY: {"S": instance_id}, table.SORT_KEY: {"S": table.INSTANCE_SK}},
                 UpdateExpression=(
                     f"SET {table.DEVIATING} = :model, "
-                    f"{table.DEVIATING_SINCE} = if_not_exists({table.DEVIATING_SINCE}, :at) "
+                    f"{table.DEVIATING_SINCE} = if_not_exists({table.DEVIATING_SINCE}, :at){seconds} "
                     f"ADD {table.OUT_OF_ORDER} :pairs"
                 ),
+                ExpressionAttributeNames={f"#e{n}": table.EARLY_BY + pair_key(pair) for n, pair in enumerate(pairs)},
                 ExpressionAttributeValues={
                     ":model": {"S": self.model_name},
                     ":at": {"S": marked_at.isoformat()},
-                    ":pairs": {"SS": sorted(pair_key(pair) for pair in pairs)},
+                    ":pairs": {"SS": [pair_key(pair) for pair in pairs]},
+                    **{f":e{n}": {"N": str(early_by[pair])} for n, pair in enumerate(pairs)},
                 },
                 ReturnValues="ALL_OLD",  # the pairs marked before, whether or not this write adds any
                 **condition,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -42,8 +42,8 @@ class DynamoStore:
         self.model_name = model_name
         self.marks = DeviationMarks(client, table_name, model_name)
 
-    def mark_out_of_order(self, instance_id: str, pairs: Collection[Pair], marked_at: datetime) -> set[Pair]:
-        return self.marks.mark(instance_id, pairs, marked_at, started_only=True)
+    def mark_out_of_order(self, instance_id: str, early_by: Mapping[Pair, float], marked_at: datetime) -> set[Pair]:
+        return self.marks.mark(instance_id, early_by, marked_at, started_only=True)
 
     def instance_version(self, instance_id: str) -> str | None:
         response = self.client.get_item(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -52,10 +52,11 @@ class Store(Protocol):
         """Record the event on its milestone item; return the item as it was before."""
 
     def mark_out_of_order(
-        self, instance_id: str, pairs: Collection[tuple[str, str]], marked_at: datetime
+        self, instance_id: str, early_by: Mapping[tuple[str, str], float], marked_at: datetime
     ) -> set[tuple[str, str]]:
-        """Mark the started instance as deviating in these (milestone, follows) pairs; return the pairs it
-        was not marked with yet (none when its start is not recorded)."""
+        """Mark the started instance as deviating in these (milestone, follows) pairs, each with the
+        seconds its event came early; return the pairs it was not marked with yet (none when its start
+        is not recorded)."""
 
 
 class Workflow(Protocol):
@@ -202,7 +203,7 @@ class Correlator:
         if not deviations:
             return ()
         try:
-            new = self.store.mark_out_of_order(instance_id, [(m, f) for m, f, _ in deviations], now)
+            new = self.store.mark_out_of_order(instance_id, {(m, f): early for m, f, early in deviations}, now)
         except Exception as error:  # the event is recorded; the check at the execution's end marks it
             logger.warning("deviation not marked: %s: %s", type(error).__name__, error)
             return ()

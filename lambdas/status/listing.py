@@ -16,7 +16,7 @@ from typing import Any
 from lambdas.choreography import table
 from lambdas.choreography.model import Choreography
 from lambdas.choreography.versions import version_of_execution
-from lambdas.conformance.marks import pair_of
+from lambdas.conformance.marks import pair_key, pair_of
 from lambdas.status.logic import console_link
 
 DEFAULT_LIMIT = 25
@@ -177,10 +177,21 @@ def describe_deviation_page(
             {
                 **describe_entry(model, item),
                 "deviatingSince": item.get(table.DEVIATING_SINCE),
-                "outOfOrder": [{"milestone": milestone, "follows": follows} for milestone, follows in pairs],
+                "outOfOrder": [
+                    {
+                        "milestone": milestone,
+                        "follows": follows,
+                        "earlyBySeconds": _seconds(item.get(table.EARLY_BY + pair_key((milestone, follows)))),
+                    }
+                    for milestone, follows in pairs
+                ],
             }
         )
     page: dict[str, Any] = {"model": model.name, "key": model.instance_key, "orders": orders}
     if last_key:
         page["next"] = encode_page_token(last_key)
     return page
+
+
+def _seconds(value: Any) -> float | None:
+    return float(value) if value is not None else None

@@ -94,7 +94,7 @@ def test_an_order_whose_services_acted_out_of_order_says_which_and_by_how_much(
     row = f'#deviating tr[data-order="{order_id}"]'
     until(lambda: browser.find_elements(By.CSS_SELECTOR, row), "the order listed out of order")
     cells = [cell.text for cell in browser.find_elements(By.CSS_SELECTOR, f"{row} td")]
-    assert cells[:3] == [order_id, f"{second} before {first}", "running"]
+    assert cells[:3] == [order_id, f"{second} before {first} by 20 min", "running"]
     browser.find_element(By.LINK_TEXT, order_id).click()
     until(lambda: order_id in _heading(browser), "the order's page opened from the listing")
 

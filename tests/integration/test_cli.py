@@ -105,7 +105,7 @@ def test_deviations_lists_an_order_whose_services_acted_out_of_order(
     assert f"{second.name} before {first.name}" in row
     code, out, _ = _cli(capsys, "--url", status_url, "--json", "deviations", "--limit", "100")
     (listed,) = [o for o in json.loads(out)["orders"] if o["orderId"] == order_id]
-    assert listed["outOfOrder"] == [{"milestone": second.name, "follows": first.name}]
+    assert listed["outOfOrder"] == [{"milestone": second.name, "follows": first.name, "earlyBySeconds": 900.0}]
 
 
 def test_requests_without_a_valid_signature_are_forbidden(

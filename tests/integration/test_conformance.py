@@ -79,6 +79,8 @@ def test_a_service_acting_before_the_one_it_follows_is_counted_once_and_shown(
     assert answer["deviations"] == [{"milestone": packaging, "follows": inventory, "earlyBySeconds": 600.0}]
     assert payment not in {d["milestone"] for d in answer["deviations"]}
     assert _listed(runtime)[order_id] == [(packaging, inventory)]
+    (entry,) = [o for o in status_get(runtime, "/deviations?limit=100")["orders"] if o["orderId"] == order_id]
+    assert entry["outOfOrder"][0]["earlyBySeconds"] == 600.0  # as the correlator measured it
 
 
 def test_a_deviation_is_found_when_the_later_milestones_event_arrives_first(
@@ -154,6 +156,8 @@ def test_a_pair_the_event_path_cannot_measure_is_marked_when_the_execution_ends(
     assert runtime.wait_for_executions([order_id]) == {order_id: "SUCCEEDED"}  # and the end is checked
     assert _out_of_order(runtime, since) == [(dispatch.name, packaging.name)]
     assert _listed(runtime)[order_id] == [(dispatch.name, packaging.name)]
+    (entry,) = [o for o in status_get(runtime, "/deviations?limit=100")["orders"] if o["orderId"] == order_id]
+    assert entry["outOfOrder"] == [{"milestone": dispatch.name, "follows": packaging.name, "earlyBySeconds": 300.0}]
     answer = status_get(runtime, f"/orders/{order_id}")
     assert answer["deviations"] == [{"milestone": dispatch.name, "follows": packaging.name, "earlyBySeconds": 300.0}]
     # The end delivered again (a retry, a redrive): marked already, counted nothing more.

@@ -61,23 +61,26 @@ def _instance(marks: DeviationMarks, instance_id: str) -> dict[str, Any]:
 
 def test_only_pairs_not_marked_before_are_new(marks: DeviationMarks) -> None:
     _start(marks, "o1")
-    assert marks.mark("o1", [("Packaging", "Inventory")], NOW) == {("Packaging", "Inventory")}
-    assert marks.mark("o1", [("Packaging", "Inventory")], NOW) == set()  # delivered again
+    assert marks.mark("o1", {("Packaging", "Inventory"): 600.0}, NOW) == {("Packaging", "Inventory")}
+    assert marks.mark("o1", {("Packaging", "Inventory"): 600.0}, NOW) == set()  # delivered again
     later = datetime(2026, 3, 2, tzinfo=UTC)
-    assert marks.mark("o1", [("Packaging", "Inventory"), ("Dispatch", "Packaging")], later) == {
+    assert marks.mark("o1", {("Packaging", "Inventory"): 1.0, ("Dispatch", "Packaging"): 300.0}, later) == {
         ("Dispatch", "Packaging")
     }
     item = _instance(marks, "o1")
     assert item[table.OUT_OF_ORDER] == {"Packaging<Inventory", "Dispatch<Packaging"}
     assert item[table.DEVIATING] == "order-fulfillment"
     assert item[table.DEVIATING_SINCE] == NOW.isoformat()  # the first mark's time: the listing's order
+    # How early, as first marked: a pair marked again keeps its first figure.
+    assert item[f"{table.EARLY_BY}Packaging<Inventory"] == 600
+    assert item[f"{table.EARLY_BY}Dispatch<Packaging"] == 300
 
 
 def test_the_correlators_mark_waits_for_the_start(marks: DeviationMarks) -> None:
     """An event never creates the instance's item: it would read as a started order with no start."""
-    assert marks.mark("o2", [("Packaging", "Inventory")], NOW, started_only=True) == set()
+    assert marks.mark("o2", {("Packaging", "Inventory"): 600.0}, NOW, started_only=True) == set()
     assert _instance(marks, "o2") == {}
-    assert marks.mark("o2", [], NOW) == set()
+    assert marks.mark("o2", {}, NOW) == set()
     assert _instance(marks, "o2") == {}  # nothing to mark: no write
 
 
@@ -123,11 +126,11 @@ class _Records:
 
 class _Marks:
     def __init__(self) -> None:
-        self.marked: list[list[Pair]] = []
+        self.marked: list[dict[Pair, float]] = []
 
-    def mark(self, instance_id: str, pairs: list[Pair], marked_at: datetime) -> set[Pair]:
-        self.marked.append(pairs)
-        return set(pairs)
+    def mark(self, instance_id: str, early_by: Mapping[Pair, float], marked_at: datetime) -> set[Pair]:
+        self.marked.append(dict(early_by))
+        return set(early_by)
 
 
 def _settled(time: str) -> dict[str, Any]:
@@ -154,7 +157,7 @@ def test_the_end_check_marks_what_the_status_answer_finds_and_writes_nothing_els
     assert check.check("ORD-1", NOW) == {(dispatch, packaging)}
     in_order = {**records, dispatch: _settled("2026-03-01T10:11:00+00:00")}
     assert EndCheck(Versions(order_model), _Records(in_order), marks).check("ORD-2", NOW) == set()
-    assert marks.marked == [[(dispatch, packaging)]]  # no write for an order in the modelled order
+    assert marks.marked == [{(dispatch, packaging): 300.0}]  # no write for an order in the modelled order
 
 
 def test_the_deviation_listing_takes_a_limit_and_its_own_page_token() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -98,7 +98,7 @@ class World:
         return before
 
     def mark_out_of_order(
-        self, instance_id: str, pairs: Collection[tuple[str, str]], marked_at: datetime
+        self, instance_id: str, early_by: Mapping[tuple[str, str], float], marked_at: datetime
     ) -> set[tuple[str, str]]:
         raise AssertionError("every event is stamped alike here: no pair is out of order")
 
