@@ -6,7 +6,6 @@ from pathlib import Path
 
 from aws_cdk import ArnFormat, CfnOutput, Duration, Fn, Stack
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
@@ -18,8 +17,8 @@ from lambdas.choreography.versions import Versions
 from stacks.config import MonitorSettings
 from stacks.constructs.alerting import Alerting
 from stacks.constructs.end_check import EndCheck
-from stacks.constructs.event_bus import MAX_EVENT_AGE, RETRY_ATTEMPTS, MonitorBus
-from stacks.constructs.functions import MonitorFunction
+from stacks.constructs.event_bus import MonitorBus, function_target
+from stacks.constructs.functions import MonitorFunction, failures_to
 from stacks.constructs.queues import durable_queue
 from stacks.constructs.state_table import StateTable
 from stacks.constructs.workflow import ChoreographyWorkflow
@@ -90,18 +89,7 @@ class ChoreographyMonitorStack(Stack):
                 "RETENTION_DAYS": str(settings.retention_days),
             },
         )
-        # EventBridge invokes asynchronously: after Lambda's own two retries a failing event lands here.
-        lambda_.CfnEventInvokeConfig(
-            self,
-            "CorrelatorFailures",
-            function_name=correlator.function.function_name,
-            qualifier="$LATEST",
-            maximum_retry_attempts=2,
-            maximum_event_age_in_seconds=int(Duration.hours(6).to_seconds()),
-            destination_config=lambda_.CfnEventInvokeConfig.DestinationConfigProperty(
-                on_failure=lambda_.CfnEventInvokeConfig.OnFailureProperty(destination=correlator_dead_letters.queue_arn)
-            ),
-        )
+        failures_to(self, "CorrelatorFailures", correlator.function, correlator_dead_letters)
         status = MonitorFunction(
             self,
             "Status",
@@ -129,14 +117,7 @@ class ChoreographyMonitorStack(Stack):
                 event_bus=bus.bus,
                 description=f"{model.name}: events from {source} to the correlator",
                 event_pattern=events.EventPattern(source=pattern["source"], detail_type=pattern["detail-type"]),
-                targets=[
-                    targets.LambdaFunction(
-                        correlator.function,
-                        dead_letter_queue=rule_dead_letters,
-                        retry_attempts=RETRY_ATTEMPTS,
-                        max_event_age=MAX_EVENT_AGE,
-                    )
-                ],
+                targets=[function_target(correlator.function, rule_dead_letters)],
             )
 
         machines = list(workflow.state_machines.values())

@@ -4,18 +4,16 @@ the instance's deviations the event path could not measure (lambdas/conformance/
 
 from __future__ import annotations
 
-from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from lambdas.conformance import ended
-from stacks.constructs.event_bus import MAX_EVENT_AGE, RETRY_ATTEMPTS
-from stacks.constructs.functions import MonitorFunction
+from stacks.constructs.event_bus import function_target
+from stacks.constructs.functions import MonitorFunction, failures_to
 from stacks.constructs.queues import durable_queue
 
 
@@ -46,19 +44,8 @@ class EndCheck(Construct):
             # OutOfOrder is counted under the correlator's service, whichever function marks the pair.
             environment={"TABLE_NAME": table.table_name, "OUT_OF_ORDER_SERVICE": out_of_order_service},
         )
-        # After Lambda's own two retries, a failing check lands here with its error.
         self.dead_letters = durable_queue(self, "DeadLetters")
-        lambda_.CfnEventInvokeConfig(
-            self,
-            "Failures",
-            function_name=self.function.function.function_name,
-            qualifier="$LATEST",
-            maximum_retry_attempts=2,
-            maximum_event_age_in_seconds=int(Duration.hours(6).to_seconds()),
-            destination_config=lambda_.CfnEventInvokeConfig.DestinationConfigProperty(
-                on_failure=lambda_.CfnEventInvokeConfig.OnFailureProperty(destination=self.dead_letters.queue_arn)
-            ),
-        )
+        failures_to(self, "Failures", self.function.function, self.dead_letters)
         self.rule = events.Rule(  # on the default bus: the one Step Functions puts its events on
             self,
             "ExecutionsEnded",
@@ -68,12 +55,5 @@ class EndCheck(Construct):
                 detail_type=[ended.DETAIL_TYPE],
                 detail={"status": list(ended.ENDED), "stateMachineArn": [m.state_machine_arn for m in state_machines]},
             ),
-            targets=[
-                targets.LambdaFunction(
-                    self.function.function,
-                    dead_letter_queue=rule_dead_letters,
-                    retry_attempts=RETRY_ATTEMPTS,
-                    max_event_age=MAX_EVENT_AGE,
-                )
-            ],
+            targets=[function_target(self.function.function, rule_dead_letters)],
         )

@@ -7,6 +7,7 @@ from aws_cdk import Aws, Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -16,6 +17,13 @@ from stacks.rules import forwarded_pattern
 # Every rule target's delivery: EventBridge's longest retry (24 hours, 185 attempts), then its DLQ.
 RETRY_ATTEMPTS = 185
 MAX_EVENT_AGE = Duration.hours(24)
+
+
+def function_target(function: lambda_.IFunction, dead_letters: sqs.IQueue) -> targets.LambdaFunction:
+    """A rule's Lambda target with EventBridge's longest retry, then `dead_letters`."""
+    return targets.LambdaFunction(
+        function, dead_letter_queue=dead_letters, retry_attempts=RETRY_ATTEMPTS, max_event_age=MAX_EVENT_AGE
+    )
 
 
 class MonitorBus(Construct):

@@ -6,6 +6,7 @@ from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.packaging import MODEL_FILE_NAME
@@ -61,3 +62,19 @@ class MonitorFunction(Construct):
                 **environment,
             },
         )
+
+
+def failures_to(scope: Construct, construct_id: str, function: lambda_.IFunction, queue: sqs.IQueue) -> None:
+    """EventBridge invokes asynchronously: after Lambda's own two retries, a failing invocation's event
+    lands in `queue` with its error (within six hours of the event)."""
+    lambda_.CfnEventInvokeConfig(
+        scope,
+        construct_id,
+        function_name=function.function_name,
+        qualifier="$LATEST",
+        maximum_retry_attempts=2,
+        maximum_event_age_in_seconds=int(Duration.hours(6).to_seconds()),
+        destination_config=lambda_.CfnEventInvokeConfig.DestinationConfigProperty(
+            on_failure=lambda_.CfnEventInvokeConfig.OnFailureProperty(destination=queue.queue_arn)
+        ),
+    )
