@@ -17,9 +17,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from lambdas.choreography.versions import Versions
+from lambdas.conformance.marks import Pair
 from lambdas.status.logic import describe_instance
-
-Pair = tuple[str, str]  # (milestone, the milestone it follows): the first one's service acted first
 
 
 class Records(Protocol):

@@ -21,8 +21,10 @@ from botocore.exceptions import ClientError
 
 from lambdas.choreography import table
 from lambdas.choreography.metrics import OUT_OF_ORDER
-from lambdas.conformance.logic import Pair
 
+# Here, not beside the end check's logic: the correlator imports this module, and need not load the status
+# function's logic at its cold start.
+Pair = tuple[str, str]  # (milestone, the milestone it follows): the first one's service acted first
 PAIR_SEPARATOR = "<"  # milestone names are letters and digits
 
 

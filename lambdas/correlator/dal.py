@@ -20,8 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lambdas.choreography import table
-from lambdas.conformance.logic import Pair
-from lambdas.conformance.marks import DeviationMarks
+from lambdas.conformance.marks import DeviationMarks, Pair
 from lambdas.correlator.classify import ChoreographyEvent, Rejection
 from lambdas.correlator.logic import TokenClosed
 

@@ -15,8 +15,8 @@ from lambdas.choreography import table
 from lambdas.choreography.model import Choreography
 from lambdas.choreography.versions import Versions
 from lambdas.conformance.ended import NotAnExecutionEnd, ended_instance
-from lambdas.conformance.logic import EndCheck, Pair
-from lambdas.conformance.marks import DeviationMarks, pair_key, pair_of
+from lambdas.conformance.logic import EndCheck
+from lambdas.conformance.marks import DeviationMarks, Pair, pair_key, pair_of
 from lambdas.status.listing import (
     InvalidParameter,
     encode_page_token,
