@@ -50,12 +50,10 @@ class StatusClient:
     def orders(
         self, status: str, milestone: str | None = None, limit: int | None = None, next_token: str | None = None
     ) -> dict[str, Any]:
-        parameters = {"status": status, "milestone": milestone, "limit": limit, "next": next_token}
-        return self.get("orders", {name: str(value) for name, value in parameters.items() if value is not None})
+        return self.get("orders", _given(status=status, milestone=milestone, limit=limit, next=next_token))
 
     def deviations(self, limit: int | None = None, next_token: str | None = None) -> dict[str, Any]:
-        parameters = {"limit": limit, "next": next_token}
-        return self.get("deviations", {name: str(value) for name, value in parameters.items() if value is not None})
+        return self.get("deviations", _given(limit=limit, next=next_token))
 
     def get(self, path: str, parameters: dict[str, str] | None = None) -> dict[str, Any]:
         url = urljoin(self.url, path) + (f"?{urlencode(sorted(parameters.items()))}" if parameters else "")
@@ -83,6 +81,11 @@ class StatusClient:
             "output (a managed policy granting both) to your user or role. Against make serve, sign with the "
             "local runtime's credentials: AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local."
         )
+
+
+def _given(**parameters: object) -> dict[str, str]:
+    """A query's parameters, those given only."""
+    return {name: str(value) for name, value in parameters.items() if value is not None}
 
 
 def _local_endpoint(status_url: str, advertised: str | None) -> str | None:

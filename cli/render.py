@@ -52,16 +52,12 @@ def listing_view(page: dict[str, Any]) -> str:
         (o[page["key"]], o["status"], o.get("milestone"), o["since"], o.get("startedAt") or o.get("waitingSince"))
         for o in page["orders"]
     ]
-    lines = [
+    title = (
         f"{page['model']}: {len(rows)} {page['status']} instance(s)"
         + (f" at {page['milestone']}" if page.get("milestone") else "")
-        + ", newest first",
-    ]
-    if rows:
-        lines.append(table((page["key"], "status", "milestone", "since", "started or waiting since"), rows))
-    if page.get("next"):
-        lines.append(f"more: --next {page['next']}")
-    return "\n".join(lines)
+        + ", newest first"
+    )
+    return _paged(page, title, (page["key"], "status", "milestone", "since", "started or waiting since"), rows)
 
 
 def deviations_view(page: dict[str, Any]) -> str:
@@ -74,9 +70,15 @@ def deviations_view(page: dict[str, Any]) -> str:
         )
         for o in page["orders"]
     ]
-    lines = [f"{page['model']}: {len(rows)} instance(s) whose services acted out of the modelled order, latest first"]
+    title = f"{page['model']}: {len(rows)} instance(s) whose services acted out of the modelled order, latest first"
+    return _paged(page, title, (page["key"], "acted before", "status", "marked"), rows)
+
+
+def _paged(page: dict[str, Any], title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A listing's page: its title, its table if it has rows, and how to ask for the next page."""
+    lines = [title]
     if rows:
-        lines.append(table((page["key"], "acted before", "status", "marked"), rows))
+        lines.append(table(headers, rows))
     if page.get("next"):
         lines.append(f"more: --next {page['next']}")
     return "\n".join(lines)

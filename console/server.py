@@ -144,11 +144,14 @@ class Console:
             page = self.models[model].orders(parameters)
         except source.BadRequest as problem:
             return self._page("problem.html", model=model, status=400, message=str(problem))
-        described = self.models[model].model
-        milestones = [m["name"] for m in described["milestones"]]
-        versioned = len(described.get("versions", ())) > 1  # each order's version, where it can differ
+        milestones = [m["name"] for m in self.models[model].model["milestones"]]
         return self._page(
-            "listing.html", model=model, page=page, chosen=parameters, milestones=milestones, versioned=versioned
+            "listing.html",
+            model=model,
+            page=page,
+            chosen=parameters,
+            milestones=milestones,
+            versioned=self._versioned(model),
         )
 
     def deviations(self, request: Request, model: str) -> Response:
@@ -157,8 +160,7 @@ class Console:
             page = self.models[model].deviations({"limit": "25", **parameters})
         except source.BadRequest as problem:
             return self._page("problem.html", model=model, status=400, message=str(problem))
-        versioned = len(self.models[model].model.get("versions", ())) > 1
-        return self._page("deviations.html", model=model, page=page, versioned=versioned, deviating=True)
+        return self._page("deviations.html", model=model, page=page, versioned=self._versioned(model), deviating=True)
 
     def order(self, request: Request, model: str, order_id: str) -> Response:
         data = self.models[model]
@@ -184,6 +186,10 @@ class Console:
 
     def script(self, request: Request) -> Response:
         return Response((HERE / "static" / "console.js").read_text(encoding="utf-8"), mimetype="text/javascript")
+
+    def _versioned(self, model: str) -> bool:
+        """Whether a listing shows each order's version: where several ship, it can differ."""
+        return len(self.models[model].model.get("versions", ())) > 1
 
     def _page(self, template: str, *, status: int = 200, **values: Any) -> Response:
         values.setdefault("model", "")

@@ -56,7 +56,9 @@ def run(
         runtime.calls.inject(0.0, seed)
     redriven = runtime.redrive_dead_letters()
     # The correlator's alone: the end check's calls are its own (one Query per ended order; BENCHMARKS.md).
-    correlator_calls = Counter(c.operation for c in runtime.calls.made[made_from:] if c.function == correlator)
+    made = [c for c in runtime.calls.made[made_from:] if c.function == correlator]
+    correlator_calls = Counter(c.operation for c in made)
+    deviation_marks = sum(1 for c in made if c.operation == "UpdateItem" and _is_mark(c))
     per_invocation = runtime.calls_per_invocation.get(correlator, Counter())
     settled = runtime.wait_for_executions(
         [n for n, e in workload.expected.items() if e.startswith(("COMPLETED", "FAILED"))], timeout_s=120
@@ -80,7 +82,7 @@ def run(
         settled=settled,
         calls=correlator_calls,
         per_invocation=per_invocation,
-        made_from=made_from,
+        deviation_marks=deviation_marks,
         accepted_ids=accepted,
         outcomes=outcomes,
         published=published,
@@ -104,29 +106,23 @@ def _observed(runtime: LocalRuntime, order_id: str) -> tuple[str, set[tuple[str,
     return str(status), found
 
 
-def listed_deviations(runtime: LocalRuntime) -> dict[str, set[tuple[str, str]]]:
+def listed_deviations(runtime: LocalRuntime, limit: int = 100) -> dict[str, set[tuple[str, str]]]:
     """Every order the status function's deviation listing holds, with its pairs, page by page."""
     status = runtime.function_with_handler("lambdas.status.handler.handler")
     listed: dict[str, set[tuple[str, str]]] = {}
-    target = "/deviations?limit=100"
+    target = f"/deviations?limit={limit}"
     while True:
         page = json.loads(runtime.invoke(status, status_request(target))["body"])
         for order in page["orders"]:
             listed[order[page["key"]]] = {(pair["milestone"], pair["follows"]) for pair in order["outOfOrder"]}
         if "next" not in page:
             return listed
-        target = f"/deviations?limit=100&next={page['next']}"
+        target = f"/deviations?limit={limit}&next={page['next']}"
 
 
-def _marks(calls: list[Call], function: str) -> int:
-    """The function's writes of a deviation mark (lambdas/conformance/marks.py)."""
-    return sum(
-        1
-        for c in calls
-        if c.function == function
-        and c.operation == "UpdateItem"
-        and table.OUT_OF_ORDER in c.parameters["UpdateExpression"]
-    )
+def _is_mark(update: Call) -> bool:
+    """An UpdateItem that writes a deviation mark (lambdas/conformance/marks.py)."""
+    return table.OUT_OF_ORDER in update.parameters["UpdateExpression"]
 
 
 def _out_of_order_metrics(records: list[dict[str, Any]]) -> int:
@@ -176,7 +172,7 @@ def _report(
     settled: dict[str, str],
     calls: dict[str, int],
     per_invocation: Counter[int],
-    made_from: int,
+    deviation_marks: int,
     accepted_ids: set[str],
     outcomes: Counter[str],
     published: int,
@@ -216,7 +212,7 @@ def _report(
         "max_aws_calls_per_event": max(per_invocation, default=0),  # of any one correlator invocation
         # A third call only to mark a deviation found (a choreography's bug): none on the common path.
         "invocations_over_two_calls": sum(count for calls, count in per_invocation.items() if calls > 2),
-        "deviation_marks": _marks(runtime.calls.made[made_from:], runtime.correlator.logical_id),
+        "deviation_marks": deviation_marks,
         "faults_injected": dict(runtime.calls.faults),
         "elapsed_s": round(elapsed, 2),
         "orders_per_s": round(len(workload.orders) / elapsed, 2),

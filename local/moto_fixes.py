@@ -45,6 +45,8 @@ from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguagePa
 from moto.stepfunctions.parser.asl.utils import boto_client, json_path
 from moto.stepfunctions.parser.backend import execution as sfn_execution
 
+from lambdas.conformance import ended
+
 _apply_lock = threading.Lock()
 # Every DynamoDB write request holds it from its read of the old item to its write: see below. Whoever
 # reads moto's store directly (the bench's meter) holds it too, since a read of a missing partition
@@ -394,8 +396,8 @@ def _executions_announce_their_end() -> None:
         execution = self.execution
         _ended_executions.append(
             {
-                "Source": "aws.states",
-                "DetailType": "Step Functions Execution Status Change",
+                "Source": ended.SOURCE,
+                "DetailType": ended.DETAIL_TYPE,
                 "Resources": [execution.exec_arn],
                 "Detail": json.dumps(
                     {

@@ -44,11 +44,7 @@ class StatusStore:
             request["FilterExpression"] = "#milestone = :milestone"
             request["ExpressionAttributeNames"]["#milestone"] = table.MILESTONE_OF_STATUS[status]
             request["ExpressionAttributeValues"][":milestone"] = {"S": milestone}
-        if start_key:
-            request["ExclusiveStartKey"] = {name: {"S": value} for name, value in start_key.items()}
-        response = self.client.query(**request)
-        last_key = response.get("LastEvaluatedKey")
-        return [table.plain(item) for item in response["Items"]], table.plain(last_key) if last_key else None
+        return self._page(request, start_key)
 
     def deviating_instances(
         self, model_name: str, *, limit: int, start_key: Mapping[str, str] | None
@@ -62,6 +58,12 @@ class StatusStore:
             "ScanIndexForward": False,
             "Limit": limit,
         }
+        return self._page(request, start_key)
+
+    def _page(
+        self, request: dict[str, Any], start_key: Mapping[str, str] | None
+    ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
+        """One page of an index's Query, from the previous page's last key (a listing's token)."""
         if start_key:
             request["ExclusiveStartKey"] = {name: {"S": value} for name, value in start_key.items()}
         response = self.client.query(**request)

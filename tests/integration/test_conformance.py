@@ -15,6 +15,7 @@ from lambdas.choreography.model import Choreography
 from lambdas.conformance.marks import DeviationMarks
 from local.events import EventFactory
 from local.gateway import function_url_event
+from local.loadrun import listed_deviations
 from local.runtime import LocalRuntime
 from tests.integration.conftest import status_get
 
@@ -36,19 +37,6 @@ def _out_of_order(runtime: LocalRuntime, since: int) -> list[tuple[str, str]]:
     together = [value for r in records if "follows" not in r for value in r["OutOfOrder"]]
     assert sum(together) == len(pairs)
     return pairs
-
-
-def _listed(runtime: LocalRuntime) -> dict[str, list[tuple[str, str]]]:
-    """Every order the deviation listing holds, with its pairs, read page by page."""
-    listed: dict[str, list[tuple[str, str]]] = {}
-    target = "/deviations?limit=2"
-    while True:
-        page = status_get(runtime, target)
-        for order in page["orders"]:
-            listed[order[page["key"]]] = [(pair["milestone"], pair["follows"]) for pair in order["outOfOrder"]]
-        if "next" not in page:
-            return listed
-        target = f"/deviations?limit=2&next={page['next']}"
 
 
 def _end_of(runtime: LocalRuntime, order_id: str) -> dict[str, Any]:
@@ -78,7 +66,7 @@ def test_a_service_acting_before_the_one_it_follows_is_counted_once_and_shown(
     answer = status_get(runtime, f"/orders/{order_id}")
     assert answer["deviations"] == [{"milestone": packaging, "follows": inventory, "earlyBySeconds": 600.0}]
     assert payment not in {d["milestone"] for d in answer["deviations"]}
-    assert _listed(runtime)[order_id] == [(packaging, inventory)]
+    assert listed_deviations(runtime, limit=2)[order_id] == {(packaging, inventory)}
     (entry,) = [o for o in status_get(runtime, "/deviations?limit=100")["orders"] if o["orderId"] == order_id]
     assert entry["outOfOrder"][0]["earlyBySeconds"] == 600.0  # as the correlator measured it
 
@@ -111,7 +99,7 @@ def test_events_in_the_modelled_order_deviate_nowhere(
     assert runtime.wait_for_executions([order_id]) == {order_id: "SUCCEEDED"}
     assert _out_of_order(runtime, since) == []
     assert status_get(runtime, f"/orders/{order_id}")["deviations"] == []
-    assert order_id not in _listed(runtime)
+    assert order_id not in listed_deviations(runtime, limit=2)
 
 
 def test_a_wait_after_an_early_event_that_could_fail_still_knows_its_time(
@@ -155,7 +143,7 @@ def test_a_pair_the_event_path_cannot_measure_is_marked_when_the_execution_ends(
     assert _out_of_order(runtime, since) == []  # the event path could not measure the pair
     assert runtime.wait_for_executions([order_id]) == {order_id: "SUCCEEDED"}  # and the end is checked
     assert _out_of_order(runtime, since) == [(dispatch.name, packaging.name)]
-    assert _listed(runtime)[order_id] == [(dispatch.name, packaging.name)]
+    assert listed_deviations(runtime, limit=2)[order_id] == {(dispatch.name, packaging.name)}
     (entry,) = [o for o in status_get(runtime, "/deviations?limit=100")["orders"] if o["orderId"] == order_id]
     assert entry["outOfOrder"] == [{"milestone": dispatch.name, "follows": packaging.name, "earlyBySeconds": 300.0}]
     answer = status_get(runtime, f"/orders/{order_id}")
@@ -190,10 +178,10 @@ def test_a_mark_the_correlator_could_not_write_is_made_at_the_end_and_counted_on
     for event, milestone in zip(lifecycle[1:], order_model.milestones, strict=True):
         assert runtime.wait_until_waiting(order_id, milestone.name)
         assert runtime.deliver(event)["outcome"] == "delivered"
-    assert order_id not in _listed(runtime)
+    assert order_id not in listed_deviations(runtime, limit=2)
     assert runtime.wait_for_executions([order_id]) == {order_id: "SUCCEEDED"}
     assert _out_of_order(runtime, since) == [(packaging, inventory)]
-    assert _listed(runtime)[order_id] == [(packaging, inventory)]
+    assert listed_deviations(runtime, limit=2)[order_id] == {(packaging, inventory)}
 
 
 def test_the_deviation_listing_refuses_what_it_does_not_know(runtime: LocalRuntime) -> None:
